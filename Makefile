@@ -1,0 +1,35 @@
+# Two commands on a fresh clone (only Python 3.11+ needed): `make book` and `make test`.
+# Each creates .venv from requirements.lock on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+READY := $(VENV)/.ready
+# Chapters for `make execute`; default: all of them.
+CHAPTERS ?=
+
+.PHONY: book test execute lock clean
+
+$(READY): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -r requirements.lock -e .
+	touch $@
+
+## book: build the HTML book into _build/html, executing changed chapters, warnings as errors.
+book: $(READY)
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+## test: unit tests, doctests, nbval against the stored outputs, papermill runs, book build.
+test: $(READY)
+	$(BIN)/python -m pytest -n 2 --dist loadscope
+
+## execute: re-run chapters with papermill to refresh their stored outputs.
+execute: $(READY)
+	$(BIN)/python tools/execute_chapters.py $(CHAPTERS)
+
+## lock: re-pin every dependency after editing pyproject.toml.
+lock: $(READY)
+	$(BIN)/uv pip compile pyproject.toml --extra book --extra test --python $(BIN)/python --quiet -o requirements.lock
+
+clean:
+	rm -rf _build

@@ -1,0 +1,111 @@
+"""Showing facts in chapters: expected errors and arrays, printed the same way on every run."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+
+import numpy as np
+
+__all__ = ["ExpectedError", "expect_error", "show_array"]
+
+
+class ExpectedError:
+    """What :func:`expect_error` caught: ``type_name`` and ``message``, filled in on exit."""
+
+    type_name: str = ""
+    message: str = ""
+
+    def __repr__(self) -> str:
+        return f"ExpectedError({self.type_name}: {self.message!r})"
+
+
+def _first_lines(text: str, max_lines: int) -> str:
+    lines = [line.rstrip() for line in text.strip().splitlines() if line.strip()]
+    kept = lines[:max_lines]
+    if len(lines) > max_lines:
+        kept.append(f"... ({len(lines) - max_lines} more lines)")
+    return "\n".join(kept)
+
+
+@contextlib.contextmanager
+def expect_error(
+    *types: type[BaseException], match: str | None = None, max_lines: int = 4
+) -> Iterator[ExpectedError]:
+    """Run a block that must fail; print the error it raised, and fail if it did not.
+
+    Chapters use this to show what Keras really says when a recipe is wrong, while
+    asserting that it still says it: if a new release stops raising, or raises something
+    else, the chapter fails. Memory addresses (``0x7f...``) are masked so that the
+    printed message is the same on every run.
+
+    Parameters
+    ----------
+    *types : type of BaseException
+        The accepted exception classes (default: any ``Exception``).
+    match : str, optional
+        A regular expression that must be found in the message (``re.search``).
+    max_lines : int
+        How many non-empty lines of the message to print.
+
+    Yields
+    ------
+    ExpectedError
+        Holds the caught error's type name and full message after the block.
+
+    Raises
+    ------
+    AssertionError
+        If the block raised nothing, or a message that does not match ``match``.
+
+    Examples
+    --------
+    >>> with expect_error(ZeroDivisionError, match="division"):
+    ...     1 / 0
+    ZeroDivisionError: division by zero
+    """
+    accepted = types or (Exception,)
+    caught = ExpectedError()
+    try:
+        yield caught
+    except accepted as error:
+        caught.type_name = type(error).__name__
+        caught.message = re.sub(r"0x[0-9a-fA-F]{6,}", "0x...", str(error))
+        print(f"{caught.type_name}: {_first_lines(caught.message, max_lines)}")
+        if match is not None and not re.search(match, caught.message):
+            raise AssertionError(
+                f"expected a message matching {match!r}, got {caught.message!r}"
+            ) from error
+    else:
+        names = ", ".join(t.__name__ for t in accepted)
+        raise AssertionError(f"expected {names} to be raised, but the block ran without error")
+
+
+def show_array(name: str, value: object, precision: int = 4) -> None:
+    """Print ``name``, the shape and the values of an array with fixed precision.
+
+    Parameters
+    ----------
+    name : str
+        A label printed before the array.
+    value : array-like
+        Anything ``numpy.asarray`` accepts: NumPy arrays, tensors, Keras variables.
+    precision : int
+        Digits after the decimal point.
+
+    Examples
+    --------
+    >>> show_array("h", [[0.123456, -1.0]])
+    h (1, 2): [[ 0.1235 -1.    ]]
+    """
+    array = np.asarray(value)
+    # "+ 0.0" turns -0.0 into 0.0, so a sign flip of a rounded zero never changes the output.
+    text = np.array2string(
+        np.round(array.astype(np.float64), precision) + 0.0,
+        precision=precision,
+        suppress_small=True,
+        max_line_width=100,
+    )
+    separator = "\n" if "\n" in text else " "
+    print(f"{name} {array.shape}:{separator}{text}")

@@ -1,0 +1,61 @@
+"""One source of truth for versions: pyproject.toml, requirements.lock and environment.yml agree."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import yaml
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def declared_requirements() -> list[Requirement]:
+    project = pyproject()["project"]
+    names = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+    return [Requirement(r) for r in names]
+
+
+def locked_versions() -> dict[str, Version]:
+    pins = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            requirement = Requirement(line)
+            (specifier,) = requirement.specifier
+            assert specifier.operator == "==", f"lock entry is not an exact pin: {line}"
+            pins[canonicalize_name(requirement.name)] = Version(specifier.version)
+    return pins
+
+
+def test_the_lock_pins_every_declared_dependency_within_its_range() -> None:
+    pins = locked_versions()
+    for requirement in declared_requirements():
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{requirement.name} is declared in pyproject.toml but not pinned in requirements.lock"
+        assert pins[name] in requirement.specifier, (
+            f"requirements.lock pins {requirement.name}=={pins[name]}, outside pyproject.toml's {requirement.specifier}"
+        )
+
+
+def test_environment_yml_installs_the_lock_and_the_package() -> None:
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    dependencies = environment["dependencies"]
+    pip_section = next(d["pip"] for d in dependencies if isinstance(d, dict) and "pip" in d)
+    assert pip_section == ["-r requirements.lock", "-e ."], pip_section
+    conda_packages = [d for d in dependencies if isinstance(d, str)]
+    assert "pip" in conda_packages
+    (python,) = [d for d in conda_packages if d.startswith("python")]
+    assert python.startswith("python=")
+    requires_python = SpecifierSet(pyproject()["project"]["requires-python"])
+    assert Version(python.split("=", 1)[1]) in requires_python, (python, requires_python)
+    others = [d for d in conda_packages if d not in ("pip", python)]
+    assert not others, f"environment.yml installs packages that pyproject.toml does not declare: {others}"

@@ -1,0 +1,107 @@
+"""The chapters as a whole: well-formed, runnable with other parameters, and in the book.
+
+nbval (enabled in pyproject.toml) separately re-executes every chapter and compares each
+cell's output with the stored one. Here:
+
+- every chapter is listed in ``_toc.yml``, starts with a cell tagged ``parameters``, was
+  executed in full and stores no stderr or progress bars (nbval could never match them);
+- papermill runs every chapter with other, smaller parameters and fails on any cell error,
+  so the chapters' asserts hold beyond the values they were written with;
+- a nonsense parameter is refused by the chapter with a clear error.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+
+# Small, non-default values for each chapter's `parameters` cell.
+ALTERNATIVE_PARAMETERS: dict[str, dict[str, Any]] = {
+    "01_state_anatomy": {"SEED": 3, "UNITS": 5, "BATCH": 3, "TIMESTEPS": 7, "FEATURES": 2},
+}
+
+
+def chapter_id(path: Path) -> str:
+    return path.stem
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                found.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc)
+    return found
+
+
+def test_there_are_chapters() -> None:
+    assert CHAPTERS, "no chapters found in chapters/"
+
+
+def test_every_chapter_is_in_the_toc_and_every_toc_entry_exists() -> None:
+    listed = toc_files()
+    for path in CHAPTERS:
+        assert f"chapters/{path.stem}" in listed, f"{path.name} is not listed in _toc.yml"
+    for entry in listed:
+        assert any((ROOT / f"{entry}{suffix}").exists() for suffix in (".ipynb", ".md")), entry
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=chapter_id)
+def test_chapter_is_a_clean_reference(path: Path) -> None:
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code and "parameters" in code[0].metadata.get("tags", []), "first code cell must be tagged 'parameters'"
+    for index, cell in enumerate(code):
+        assert cell.execution_count is not None, f"code cell {index} was never executed"
+        for output in cell.outputs:
+            assert output.get("name") != "stderr", f"code cell {index} stored stderr output"
+            text = output.get("text", "")
+            assert not re.search(r"\d+/\d+ \[=*>?\.*\]|ETA:", text), f"code cell {index} stored a progress bar"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=chapter_id)
+def test_chapter_runs_with_other_parameters(path: Path, tmp_path: Path) -> None:
+    assert path.stem in ALTERNATIVE_PARAMETERS, f"add other parameters for {path.stem} to this test"
+    parameters = ALTERNATIVE_PARAMETERS[path.stem]
+    source = nbformat.read(path, as_version=4)
+    parameter_cell = next(cell for cell in source.cells if cell.cell_type == "code").source
+    for name in parameters:
+        assert re.search(rf"^{name}\s*=", parameter_cell, re.M), f"{name} is not a parameter of {path.stem}"
+    papermill.execute_notebook(
+        str(path), str(tmp_path / path.name), parameters=parameters, cwd=str(path.parent),
+        kernel_name="python3", progress_bar=False,
+    )
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=chapter_id)
+def test_chapter_refuses_a_nonsense_seed(path: Path, tmp_path: Path) -> None:
+    notebook = nbformat.read(path, as_version=4)
+    first_code = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"][:2]
+    notebook.cells = notebook.cells[: first_code[-1] + 1]  # the parameters and the set-up cell
+    short = tmp_path / path.name
+    nbformat.write(notebook, short)
+    with pytest.raises(papermill.PapermillExecutionError) as failure:
+        papermill.execute_notebook(
+            str(short), str(short), parameters={"SEED": -1}, cwd=str(path.parent),
+            kernel_name="python3", progress_bar=False,
+        )
+    assert failure.value.ename == "ValueError"
+    assert "SEED" in failure.value.evalue and "-1" in failure.value.evalue
