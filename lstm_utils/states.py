@@ -121,7 +121,8 @@ def state_variables(layer: Any) -> list[Any]:
         If ``layer`` is not a recurrent layer, or an entry of ``layer.states`` is no longer a
         variable (it was replaced, see chapter 6).
     ValueError
-        If the layer is not stateful or not built.
+        If the layer is not stateful or not built, or an entry of ``layer.states`` was
+        replaced by another variable (``lstm_utils.explain_replaced_states`` says how).
 
     Examples
     --------
@@ -142,6 +143,16 @@ def state_variables(layer: Any) -> list[Any]:
                 "keeps using the old variables; rebuild the layer and set values with "
                 "lstm_utils.set_states (chapter 6, 06_list_replacement.ipynb)."
             )
+    from lstm_utils.diagnostics import explain_replaced_states  # it needs this module too
+
+    problems = [p for found in explain_replaced_states(layer).values() for p in found]
+    if problems:
+        raise ValueError(
+            f"the state list of {_describe(layer)} was tampered with: {problems[0]}. Reading or "
+            "writing it would not reach the state a traced model uses; re-create the model (for "
+            "example keras.models.clone_model plus set_weights) and set values with "
+            "lstm_utils.set_states (chapter 6, 06_list_replacement.ipynb)."
+        )
     return variables
 
 

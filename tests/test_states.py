@@ -258,6 +258,18 @@ def test_replaced_state_entry_is_reported(K: ModuleType) -> None:
         get_states(layer)
 
 
+def test_state_replaced_by_another_variable_is_refused(K: ModuleType) -> None:
+    import tensorflow as tf
+
+    layer, before = built_lstm(K)
+    original = layer.states[1]
+    layer.states[1] = tf.Variable(np.ones((BATCH, UNITS), "float32"))
+    for call in (lambda: get_states(layer), lambda: set_states(layer, before)):
+        with pytest.raises(ValueError, match=r"state list of LSTM layer 'lstm' was tampered with: .*states\["):
+            call()
+    np.testing.assert_array_equal(np.asarray(original), before[1])
+
+
 def test_import_does_not_import_tensorflow() -> None:
     import subprocess
     import sys
