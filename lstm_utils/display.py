@@ -29,6 +29,17 @@ def _first_lines(text: str, max_lines: int) -> str:
     return "\n".join(kept)
 
 
+def _stable_message(text: str) -> str:
+    """The message without what changes between machines and runs.
+
+    Memory addresses, terminal colour codes and TensorFlow's op/device annotations
+    (``{{function_node __MklMatMul_device_/job:localhost/...}}``) are masked or removed.
+    """
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    text = re.sub(r"\{\{.*?\}\}\s*", "", text)
+    return re.sub(r"0x[0-9a-fA-F]{6,}", "0x...", text)
+
+
 @contextlib.contextmanager
 def expect_error(
     *types: type[BaseException], match: str | None = None, max_lines: int = 4
@@ -37,8 +48,9 @@ def expect_error(
 
     Chapters use this to show what Keras really says when a recipe is wrong, while
     asserting that it still says it: if a new release stops raising, or raises something
-    else, the chapter fails. Memory addresses (``0x7f...``) are masked so that the
-    printed message is the same on every run.
+    else, the chapter fails. Memory addresses (``0x7f...``), colour codes and
+    TensorFlow's device annotations are removed, so that the printed message is the
+    same on every run and machine.
 
     Parameters
     ----------
@@ -71,7 +83,7 @@ def expect_error(
         yield caught
     except accepted as error:
         caught.type_name = type(error).__name__
-        caught.message = re.sub(r"0x[0-9a-fA-F]{6,}", "0x...", str(error))
+        caught.message = _stable_message(str(error))
         print(f"{caught.type_name}: {_first_lines(caught.message, max_lines)}")
         if match is not None and not re.search(match, caught.message):
             raise AssertionError(

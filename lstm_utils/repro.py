@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-__all__ = ["quiet_tensorflow", "set_seed"]
+__all__ = ["check_int_parameter", "quiet_tensorflow", "set_seed"]
 
 
 @contextlib.contextmanager
@@ -118,3 +118,46 @@ def set_seed(seed: int, *, deterministic_ops: bool = True) -> None:
         tf.random.set_seed(seed)
         if deterministic_ops:
             tf.config.experimental.enable_op_determinism()
+
+
+def check_int_parameter(name: str, value: object, low: int, high: int | None = None) -> int:
+    """Check a chapter parameter (set by hand or by papermill): an integer in ``[low, high]``.
+
+    Every chapter starts with a ``parameters`` cell (seed and sizes) that papermill can
+    override; the next cell checks each value with this function, so that a nonsense
+    value stops the chapter at once with a message that names it.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name, used in the message.
+    value : object
+        The value to check; ``bool`` is refused although it is an ``int``.
+    low, high : int
+        The smallest and (if given) the largest allowed value.
+
+    Returns
+    -------
+    int
+        ``value``, unchanged.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not an integer in range.
+
+    Examples
+    --------
+    >>> check_int_parameter("UNITS", 8, low=1)
+    8
+    >>> check_int_parameter("SEED", -1, low=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: SEED must be an integer >= 0, got -1
+    """
+    allowed = f">= {low}" if high is None else f"between {low} and {high}"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
+    return value

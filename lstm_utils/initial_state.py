@@ -1,0 +1,323 @@
+"""Checking an ``initial_state`` before a recurrent layer gets it.
+
+Keras 3 accepts some wrong initial states without a word: a state batch of 2 with an input
+batch of 1 is broadcast (the output then has batch 2), a GRU given ``[h, c]`` ignores ``c``,
+a 1-D state is broadcast over the batch. Other mistakes fail deep inside the cell with a
+matrix-size or index error, and Keras 2 reports them in its own words. :func:`check_initial_state`
+checks the count, the nesting and the shapes up front, the same way for both versions, and
+says what was expected. See chapter 2, ``02_initial_state.ipynb``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from lstm_utils._flavour import flavour_of
+
+__all__ = ["check_initial_state", "expected_initial_state"]
+
+_NAMES = {"LSTMCell": ["h", "c"], "GRUCell": ["h"], "SimpleRNNCell": ["h"]}
+
+
+def _class_names(obj: Any) -> list[str]:
+    return [cls.__name__ for cls in type(obj).__mro__]
+
+
+def _label(layer: Any) -> str:
+    return f"{type(layer).__name__} layer {getattr(layer, 'name', '')!r}"
+
+
+def _is_nested(value: Any) -> bool:
+    """A list or tuple of states (a Keras ListWrapper too), not a single array or tensor."""
+    if isinstance(value, (str, bytes, np.ndarray)):
+        return False
+    return isinstance(value, (list, tuple)) or (
+        isinstance(value, Sequence) and not hasattr(value, "shape")
+    )
+
+
+def _sizes(state_size: Any) -> list[tuple[int, ...]]:
+    """A cell's state_size as one shape (without batch) per state."""
+    if isinstance(state_size, (int, np.integer)):
+        return [(int(state_size),)]
+    if hasattr(state_size, "as_list"):  # a TensorShape: one state of that shape
+        return [tuple(state_size.as_list())]
+    if _is_nested(state_size):
+        out: list[tuple[int, ...]] = []
+        for item in state_size:
+            if isinstance(item, (int, np.integer)):
+                out.append((int(item),))
+            elif hasattr(item, "as_list"):
+                out.append(tuple(item.as_list()))
+            else:
+                out.append(tuple(int(d) for d in item))
+        return out
+    raise TypeError(f"cannot read a cell's state_size {state_size!r}")
+
+
+def _cell_template(cell: Any, suffix: str) -> _Template:
+    """[(name, shape without batch)] for one cell's states."""
+    sizes = _sizes(cell.state_size)
+    names = _NAMES.get(type(cell).__name__)
+    if names is None or len(names) != len(sizes):
+        names = [f"state{i}" for i in range(len(sizes))]
+    return [(f"{name}{suffix}", size) for name, size in zip(names, sizes)]
+
+
+_Template = list[tuple[str, tuple[int, ...]]]
+
+
+def _layer_template(layer: Any, prefix: str = "") -> list[Any]:
+    """What a recurrent layer expects: a flat list of (name, shape) for one cell, or one
+    such list per cell for stacked cells (marked by being a list of lists)."""
+    cell = layer.cell
+    if "StackedRNNCells" in _class_names(cell):
+        return [
+            [(prefix + name, size) for name, size in _cell_template(c, str(i + 1))]
+            for i, c in enumerate(cell.cells)
+        ]
+    return [(prefix + name, size) for name, size in _cell_template(cell, "")]
+
+
+def _require_recurrent(layer: Any) -> None:
+    names = _class_names(layer)
+    if flavour_of(layer) is None or not ({"RNN", "Bidirectional"} & set(names)):
+        raise TypeError(
+            "check_initial_state expects a Keras recurrent layer (LSTM, GRU, SimpleRNN, RNN or "
+            f"Bidirectional) from keras/tf.keras or tf_keras, got {type(layer).__name__}"
+        )
+
+
+def expected_initial_state(layer: Any) -> list[Any]:
+    """The structure of ``initial_state`` that ``layer`` expects, as state names.
+
+    Parameters
+    ----------
+    layer : Keras recurrent layer
+        ``LSTM``, ``GRU``, ``SimpleRNN``, ``RNN(cell)``, ``RNN([cells])`` or ``Bidirectional``,
+        from Keras 3 or Keras 2; it need not be built.
+
+    Returns
+    -------
+    list
+        State names in the order and nesting to pass them: ``['h', 'c']`` for an LSTM,
+        ``[['h1', 'c1'], ['h2', 'c2']]`` for two stacked LSTM cells, and
+        ``['fwd_h', 'fwd_c', 'bwd_h', 'bwd_c']`` for ``Bidirectional(LSTM)``.
+
+    See chapter 2, ``02_initial_state.ipynb``.
+
+    Examples
+    --------
+    >>> import keras
+    >>> expected_initial_state(keras.layers.Bidirectional(keras.layers.LSTM(4)))
+    ['fwd_h', 'fwd_c', 'bwd_h', 'bwd_c']
+    >>> expected_initial_state(keras.layers.RNN([keras.layers.LSTMCell(4), keras.layers.GRUCell(2)]))
+    [['h1', 'c1'], ['h2']]
+    """
+    _require_recurrent(layer)
+    if "Bidirectional" in _class_names(layer):
+        return _expected_of(layer.forward_layer, "fwd_") + _expected_of(
+            layer.backward_layer, "bwd_"
+        )
+    return _expected_of(layer, "")
+
+
+def _expected_of(layer: Any, prefix: str) -> list[Any]:
+    """State names of one RNN layer (not Bidirectional), nested per cell if stacked."""
+    template = _layer_template(layer, prefix)
+    return [[n for n, _ in item] if isinstance(item, list) else item[0] for item in template]
+
+
+def _shape_of(value: Any) -> tuple[int | None, ...]:
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        raise TypeError(
+            f"each initial state must be an array or tensor of shape (batch, units); "
+            f"got a {type(value).__name__}"
+        )
+    if hasattr(shape, "as_list"):
+        if shape.rank is None:
+            return ()
+        shape = shape.as_list()
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+def _describe_structure(value: Any) -> str:
+    if _is_nested(value):
+        inner = ", ".join(_describe_structure(v) for v in value)
+        return f"[{inner}]"
+    try:
+        return str(_shape_of(value))
+    except TypeError:
+        return type(value).__name__
+
+
+def _names_text(names: list[Any]) -> str:
+    def text(item: Any) -> str:
+        return "[" + ", ".join(text(i) for i in item) + "]" if isinstance(item, list) else item
+
+    return text(names)
+
+
+def _check_leaf(
+    layer: Any,
+    value: Any,
+    name: str,
+    size: tuple[int, ...],
+    batch: int | None,
+) -> None:
+    if _is_nested(value):
+        raise ValueError(
+            f"initial state {name} of {_label(layer)} must be one array or tensor of shape "
+            f"(batch, {', '.join(map(str, size))}); got a nested list {_describe_structure(value)}"
+        )
+    shape = _shape_of(value)
+    if flavour_of(layer) == "keras2" and isinstance(value, np.ndarray):
+        raise TypeError(
+            f"initial state {name} of {_label(layer)} is a NumPy array; Keras 2 (tf_keras) only "
+            "accepts tensors in an eager call (it raises 'Expected a symbolic tensor instance'): "
+            "pass tf.constant(value) instead"
+        )
+    wanted = (batch,) + size
+    wanted_text = "(batch, " + ", ".join(map(str, size)) + ")"
+    if len(shape) != len(wanted):
+        raise ValueError(
+            f"initial state {name} of {_label(layer)} must have shape {wanted_text}; got "
+            f"shape {shape} (Keras 3 may silently broadcast a state of the wrong rank)"
+        )
+    if shape[1:] != size:
+        width = shape[1] if len(size) == 1 else shape[1:]
+        expected = size[0] if len(size) == 1 else size
+        raise ValueError(
+            f"initial state {name} of {_label(layer)} must have shape {wanted_text}, that is "
+            f"width {expected}; got shape {shape} (width {width})"
+        )
+    if batch is not None and shape[0] is not None and shape[0] != batch:
+        raise ValueError(
+            f"initial state {name} of {_label(layer)} has batch size {shape[0]}, but the inputs "
+            f"have batch size {batch}; they must be equal (Keras 3 silently broadcasts a state "
+            "batch onto an input batch of 1, and the output then has the state's batch size)"
+        )
+
+
+def _count_text(n: int) -> str:
+    return f"{n} initial state{'s' if n != 1 else ''}"
+
+
+def _check_rnn(layer: Any, entries: list[Any], batch: int | None, prefix: str) -> None:
+    template = _layer_template(layer, prefix)
+    names = _expected_of(layer, prefix)
+    stacked = bool(template) and isinstance(template[0], list)
+    if not stacked:
+        if len(entries) != len(template):
+            extra = ""
+            if len(entries) > len(template) and len(template) == 1:
+                extra = " (Keras 3 silently ignores the extra states of a one-state layer)"
+            raise ValueError(
+                f"{_label(layer)} expects {_count_text(len(template))} {_names_text(names)}; "
+                f"got {len(entries)}: {_describe_structure(entries)}{extra}"
+            )
+        for value, (name, size) in zip(entries, template):
+            _check_leaf(layer, value, name, size, batch)
+        return
+    n_flat = sum(len(cell) for cell in template)
+    if len(entries) != len(template):
+        if len(entries) == n_flat and not any(_is_nested(e) for e in entries):
+            raise ValueError(
+                f"{_label(layer)} has {len(template)} stacked cells, so initial_state must be "
+                f"nested, one list per cell: {_names_text(names)}; got a flat list of "
+                f"{len(entries)}: {_describe_structure(entries)}"
+            )
+        raise ValueError(
+            f"{_label(layer)} has {len(template)} stacked cells and expects one entry per cell, "
+            f"{_names_text(names)}; got {len(entries)}: {_describe_structure(entries)}"
+        )
+    for value, cell_template, cell_names in zip(entries, template, names):
+        if _is_nested(value):
+            parts = list(value)
+        elif len(cell_template) == 1:
+            parts = [value]  # a one-state cell also takes its state bare
+        else:
+            raise ValueError(
+                f"{_label(layer)}: the states of one cell must be a list "
+                f"{_names_text(cell_names)}; got a single {_describe_structure(value)}"
+            )
+        if len(parts) != len(cell_template):
+            raise ValueError(
+                f"{_label(layer)}: the cell with states {_names_text(cell_names)} expects "
+                f"{_count_text(len(cell_template))}; got {len(parts)}: {_describe_structure(parts)}"
+            )
+        for part, (name, size) in zip(parts, cell_template):
+            _check_leaf(layer, part, name, size, batch)
+
+
+def check_initial_state(layer: Any, inputs: Any, initial_state: Any) -> None:
+    """Raise a clear error if ``initial_state`` does not fit ``layer`` and ``inputs``.
+
+    Checks what Keras checks late, differently in each version, or not at all: the number
+    of states (a GRU given ``[h, c]`` is an error here, while Keras 3 ignores ``c``), the
+    nesting (stacked cells need ``[[h1, c1], [h2, c2]]``, not a flat list), the width of
+    each state, and its batch size against the inputs' (Keras 3 broadcasts a state batch of
+    2 onto an input batch of 1). Works before the layer is built, with arrays, tensors and
+    symbolic tensors (``keras.Input``); a ``None`` (unknown) batch size fits any batch.
+    Nothing is called or changed.
+
+    Parameters
+    ----------
+    layer : Keras recurrent layer
+        ``LSTM``, ``GRU``, ``SimpleRNN``, ``RNN(cell)``, ``RNN([cells])`` or ``Bidirectional``
+        of one of them, from Keras 3 (``keras``, ``tf.keras``) or Keras 2 (``tf_keras``).
+    inputs : array, tensor or symbolic tensor, shape (batch, timesteps, features)
+        What the layer will be called on.
+    initial_state : array, tensor or (nested) list of them, or None
+        What will be passed as ``initial_state``. ``None`` (zeros) is always fine.
+
+    Raises
+    ------
+    TypeError
+        If ``layer`` is not a Keras recurrent layer, a state is not an array or tensor, or a
+        NumPy state is given to a Keras 2 layer (Keras 2 needs tensors in an eager call).
+    ValueError
+        If ``inputs`` is not 3-D, or the count, nesting, width or batch size of the states
+        is wrong. The message says what was expected and what was got.
+
+    See chapter 2, ``02_initial_state.ipynb``.
+
+    Examples
+    --------
+    >>> import numpy as np, keras
+    >>> x = np.zeros((1, 5, 3), "float32")
+    >>> h = np.zeros((1, 4), "float32")
+    >>> check_initial_state(keras.layers.LSTM(4), x, [h, h])   # fine: returns None
+    >>> check_initial_state(keras.layers.GRU(4, name="gru"), x, [h, h])
+    Traceback (most recent call last):
+    ...
+    ValueError: GRU layer 'gru' expects 1 initial state [h]; got 2: [(1, 4), (1, 4)] (Keras 3 silently ignores the extra states of a one-state layer)
+    """
+    _require_recurrent(layer)
+    input_shape = _shape_of(inputs)
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"inputs must be 3-D (batch, timesteps, features); got shape {input_shape}"
+        )
+    if initial_state is None:
+        return
+    batch = input_shape[0]
+    entries = list(initial_state) if _is_nested(initial_state) else [initial_state]
+    if "Bidirectional" not in _class_names(layer):
+        _check_rnn(layer, entries, batch, "")
+        return
+    forward, backward = layer.forward_layer, layer.backward_layer
+    n_forward = len(_layer_template(forward))
+    n_backward = len(_layer_template(backward))
+    names = expected_initial_state(layer)
+    if len(entries) != n_forward + n_backward:
+        raise ValueError(
+            f"{_label(layer)} expects {_count_text(n_forward + n_backward)}, forward then "
+            f"backward, {_names_text(names)}; got {len(entries)}: {_describe_structure(entries)}"
+        )
+    _check_rnn(forward, entries[:n_forward], batch, "fwd_")
+    _check_rnn(backward, entries[n_forward:], batch, "bwd_")
