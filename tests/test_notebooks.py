@@ -28,7 +28,9 @@ CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
 ALTERNATIVE_PARAMETERS: dict[str, dict[str, Any]] = {
     "01_state_anatomy": {"SEED": 3, "UNITS": 5, "BATCH": 3, "TIMESTEPS": 7, "FEATURES": 2},
     "02_initial_state": {"SEED": 3, "UNITS": 5, "BATCH": 3, "TIMESTEPS": 7, "FEATURES": 2},
+    "03_stateful_layers": {"SEED": 3, "UNITS": 5, "BATCH": 3, "TIMESTEPS": 6, "FEATURES": 2},
     "04_numeric_state": {"SEED": 3, "UNITS": 5, "BATCH": 3, "TIMESTEPS": 4, "FEATURES": 2},
+    "05_stateful_training": {"SEED": 1, "UNITS": 6, "BATCH": 4, "TIMESTEPS": 40, "WINDOW": 5, "EPOCHS": 3},
     "06_list_replacement": {"SEED": 3, "UNITS": 5, "BATCH": 3, "TIMESTEPS": 4},
     "07_seq2seq": {"SEED": 3, "UNITS": 24, "SEQ_LEN": 3, "VOCAB": 6, "SAMPLES": 1000, "EPOCHS": 5},
     "08_trainable_initial_state": {"SEED": 3, "UNITS": 5, "TIMESTEPS": 4, "EPOCHS": 10},
