@@ -16,18 +16,15 @@ from typing import Any
 import numpy as np
 
 from lstm_utils._flavour import flavour_of
+from lstm_utils.states import _cell_state_names, _describe, _is_bidirectional, _is_recurrent
 
 __all__ = ["check_initial_state", "expected_initial_state"]
 
-_NAMES = {"LSTMCell": ["h", "c"], "GRUCell": ["h"], "SimpleRNNCell": ["h"]}
+_Template = list[tuple[str, tuple[int, ...]]]
 
 
 def _class_names(obj: Any) -> list[str]:
     return [cls.__name__ for cls in type(obj).__mro__]
-
-
-def _label(layer: Any) -> str:
-    return f"{type(layer).__name__} layer {getattr(layer, 'name', '')!r}"
 
 
 def _is_nested(value: Any) -> bool:
@@ -61,13 +58,10 @@ def _sizes(state_size: Any) -> list[tuple[int, ...]]:
 def _cell_template(cell: Any, suffix: str) -> _Template:
     """[(name, shape without batch)] for one cell's states."""
     sizes = _sizes(cell.state_size)
-    names = _NAMES.get(type(cell).__name__)
-    if names is None or len(names) != len(sizes):
-        names = [f"state{i}" for i in range(len(sizes))]
+    names = _cell_state_names(cell)  # ["h", "c"] for an LSTM cell, ["h"] for GRU and SimpleRNN
+    if len(names) != len(sizes):
+        names = [f"state {i}" for i in range(len(sizes))]
     return [(f"{name}{suffix}", size) for name, size in zip(names, sizes)]
-
-
-_Template = list[tuple[str, tuple[int, ...]]]
 
 
 def _layer_template(layer: Any, prefix: str = "") -> list[Any]:
@@ -82,12 +76,11 @@ def _layer_template(layer: Any, prefix: str = "") -> list[Any]:
     return [(prefix + name, size) for name, size in _cell_template(cell, "")]
 
 
-def _require_recurrent(layer: Any) -> None:
-    names = _class_names(layer)
-    if flavour_of(layer) is None or not ({"RNN", "Bidirectional"} & set(names)):
+def _require_recurrent(layer: Any, function: str) -> None:
+    if not _is_recurrent(layer):
         raise TypeError(
-            "check_initial_state expects a Keras recurrent layer (LSTM, GRU, SimpleRNN, RNN or "
-            f"Bidirectional) from keras/tf.keras or tf_keras, got {type(layer).__name__}"
+            f"{function} expects a Keras recurrent layer (LSTM, GRU, SimpleRNN, RNN or "
+            f"Bidirectional) from keras/tf.keras or tf_keras, got {_describe(layer)}"
         )
 
 
@@ -107,7 +100,9 @@ def expected_initial_state(layer: Any) -> list[Any]:
         ``[['h1', 'c1'], ['h2', 'c2']]`` for two stacked LSTM cells, and
         ``['fwd_h', 'fwd_c', 'bwd_h', 'bwd_c']`` for ``Bidirectional(LSTM)``.
 
-    See chapter 2, ``02_initial_state.ipynb``.
+    Notes
+    -----
+    Explained in chapter 2, ``02_initial_state.ipynb``.
 
     Examples
     --------
@@ -117,8 +112,8 @@ def expected_initial_state(layer: Any) -> list[Any]:
     >>> expected_initial_state(keras.layers.RNN([keras.layers.LSTMCell(4), keras.layers.GRUCell(2)]))
     [['h1', 'c1'], ['h2']]
     """
-    _require_recurrent(layer)
-    if "Bidirectional" in _class_names(layer):
+    _require_recurrent(layer, "expected_initial_state")
+    if _is_bidirectional(layer):
         return _expected_of(layer.forward_layer, "fwd_") + _expected_of(
             layer.backward_layer, "bwd_"
         )
@@ -131,12 +126,13 @@ def _expected_of(layer: Any, prefix: str) -> list[Any]:
     return [[n for n, _ in item] if isinstance(item, list) else item[0] for item in template]
 
 
-def _shape_of(value: Any) -> tuple[int | None, ...]:
+def _shape_of(
+    value: Any, what: str = "each initial state", wanted: str = "(batch, units)"
+) -> tuple[int | None, ...]:
     shape = getattr(value, "shape", None)
     if shape is None:
         raise TypeError(
-            f"each initial state must be an array or tensor of shape (batch, units); "
-            f"got a {type(value).__name__}"
+            f"{what} must be an array or tensor of shape {wanted}; got a {type(value).__name__}"
         )
     if hasattr(shape, "as_list"):
         if shape.rank is None:
@@ -171,13 +167,13 @@ def _check_leaf(
 ) -> None:
     if _is_nested(value):
         raise ValueError(
-            f"initial state {name} of {_label(layer)} must be one array or tensor of shape "
+            f"initial state {name} of {_describe(layer)} must be one array or tensor of shape "
             f"(batch, {', '.join(map(str, size))}); got a nested list {_describe_structure(value)}"
         )
     shape = _shape_of(value)
     if flavour_of(layer) == "keras2" and isinstance(value, np.ndarray):
         raise TypeError(
-            f"initial state {name} of {_label(layer)} is a NumPy array; Keras 2 (tf_keras) only "
+            f"initial state {name} of {_describe(layer)} is a NumPy array; Keras 2 (tf_keras) only "
             "accepts tensors in an eager call (it raises 'Expected a symbolic tensor instance'): "
             "pass tf.constant(value) instead"
         )
@@ -185,19 +181,19 @@ def _check_leaf(
     wanted_text = "(batch, " + ", ".join(map(str, size)) + ")"
     if len(shape) != len(wanted):
         raise ValueError(
-            f"initial state {name} of {_label(layer)} must have shape {wanted_text}; got "
+            f"initial state {name} of {_describe(layer)} must have shape {wanted_text}; got "
             f"shape {shape} (Keras 3 may silently broadcast a state of the wrong rank)"
         )
     if shape[1:] != size:
         width = shape[1] if len(size) == 1 else shape[1:]
         expected = size[0] if len(size) == 1 else size
         raise ValueError(
-            f"initial state {name} of {_label(layer)} must have shape {wanted_text}, that is "
+            f"initial state {name} of {_describe(layer)} must have shape {wanted_text}, that is "
             f"width {expected}; got shape {shape} (width {width})"
         )
     if batch is not None and shape[0] is not None and shape[0] != batch:
         raise ValueError(
-            f"initial state {name} of {_label(layer)} has batch size {shape[0]}, but the inputs "
+            f"initial state {name} of {_describe(layer)} has batch size {shape[0]}, but the inputs "
             f"have batch size {batch}; they must be equal (Keras 3 silently broadcasts a state "
             "batch onto an input batch of 1, and the output then has the state's batch size)"
         )
@@ -217,7 +213,7 @@ def _check_rnn(layer: Any, entries: list[Any], batch: int | None, prefix: str) -
             if len(entries) > len(template) and len(template) == 1:
                 extra = " (Keras 3 silently ignores the extra states of a one-state layer)"
             raise ValueError(
-                f"{_label(layer)} expects {_count_text(len(template))} {_names_text(names)}; "
+                f"{_describe(layer)} expects {_count_text(len(template))} {_names_text(names)}; "
                 f"got {len(entries)}: {_describe_structure(entries)}{extra}"
             )
         for value, (name, size) in zip(entries, template):
@@ -227,12 +223,12 @@ def _check_rnn(layer: Any, entries: list[Any], batch: int | None, prefix: str) -
     if len(entries) != len(template):
         if len(entries) == n_flat and not any(_is_nested(e) for e in entries):
             raise ValueError(
-                f"{_label(layer)} has {len(template)} stacked cells, so initial_state must be "
+                f"{_describe(layer)} has {len(template)} stacked cells, so initial_state must be "
                 f"nested, one list per cell: {_names_text(names)}; got a flat list of "
                 f"{len(entries)}: {_describe_structure(entries)}"
             )
         raise ValueError(
-            f"{_label(layer)} has {len(template)} stacked cells and expects one entry per cell, "
+            f"{_describe(layer)} has {len(template)} stacked cells and expects one entry per cell, "
             f"{_names_text(names)}; got {len(entries)}: {_describe_structure(entries)}"
         )
     for value, cell_template, cell_names in zip(entries, template, names):
@@ -242,12 +238,12 @@ def _check_rnn(layer: Any, entries: list[Any], batch: int | None, prefix: str) -
             parts = [value]  # a one-state cell also takes its state bare
         else:
             raise ValueError(
-                f"{_label(layer)}: the states of one cell must be a list "
+                f"{_describe(layer)}: the states of one cell must be a list "
                 f"{_names_text(cell_names)}; got a single {_describe_structure(value)}"
             )
         if len(parts) != len(cell_template):
             raise ValueError(
-                f"{_label(layer)}: the cell with states {_names_text(cell_names)} expects "
+                f"{_describe(layer)}: the cell with states {_names_text(cell_names)} expects "
                 f"{_count_text(len(cell_template))}; got {len(parts)}: {_describe_structure(parts)}"
             )
         for part, (name, size) in zip(parts, cell_template):
@@ -284,7 +280,9 @@ def check_initial_state(layer: Any, inputs: Any, initial_state: Any) -> None:
         If ``inputs`` is not 3-D, or the count, nesting, width or batch size of the states
         is wrong. The message says what was expected and what was got.
 
-    See chapter 2, ``02_initial_state.ipynb``.
+    Notes
+    -----
+    Explained in chapter 2, ``02_initial_state.ipynb``.
 
     Examples
     --------
@@ -297,8 +295,8 @@ def check_initial_state(layer: Any, inputs: Any, initial_state: Any) -> None:
     ...
     ValueError: GRU layer 'gru' expects 1 initial state [h]; got 2: [(1, 4), (1, 4)] (Keras 3 silently ignores the extra states of a one-state layer)
     """
-    _require_recurrent(layer)
-    input_shape = _shape_of(inputs)
+    _require_recurrent(layer, "check_initial_state")
+    input_shape = _shape_of(inputs, "inputs", "(batch, timesteps, features)")
     if len(input_shape) != 3:
         raise ValueError(
             f"inputs must be 3-D (batch, timesteps, features); got shape {input_shape}"
@@ -307,7 +305,7 @@ def check_initial_state(layer: Any, inputs: Any, initial_state: Any) -> None:
         return
     batch = input_shape[0]
     entries = list(initial_state) if _is_nested(initial_state) else [initial_state]
-    if "Bidirectional" not in _class_names(layer):
+    if not _is_bidirectional(layer):
         _check_rnn(layer, entries, batch, "")
         return
     forward, backward = layer.forward_layer, layer.backward_layer
@@ -316,7 +314,7 @@ def check_initial_state(layer: Any, inputs: Any, initial_state: Any) -> None:
     names = expected_initial_state(layer)
     if len(entries) != n_forward + n_backward:
         raise ValueError(
-            f"{_label(layer)} expects {_count_text(n_forward + n_backward)}, forward then "
+            f"{_describe(layer)} expects {_count_text(n_forward + n_backward)}, forward then "
             f"backward, {_names_text(names)}; got {len(entries)}: {_describe_structure(entries)}"
         )
     _check_rnn(forward, entries[:n_forward], batch, "fwd_")

@@ -19,6 +19,13 @@ from typing import Any
 import numpy as np
 
 from lstm_utils._flavour import flavour_of, keras_module, to_numpy
+from lstm_utils.states import (
+    _cell_state_names,
+    _describe,
+    _flatten,
+    _is_bidirectional,
+    _is_recurrent,
+)
 
 __all__ = ["lstm_step", "gru_step", "simple_rnn_step", "reference_forward"]
 
@@ -35,10 +42,11 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 def _as_float64(name: str, value: Any) -> np.ndarray:
     try:
-        array = to_numpy(value)
-    except Exception as error:  # pragma: no cover - defensive
-        raise TypeError(f"{name} must be an array or tensor, got {type(value).__name__}") from error
-    return np.asarray(array, dtype=np.float64)
+        return np.asarray(to_numpy(value), dtype=np.float64)
+    except (TypeError, ValueError) as error:  # strings, objects, ragged lists
+        raise TypeError(
+            f"{name} must be a numeric array or tensor, got {type(value).__name__}: {error}"
+        ) from error
 
 
 def _check_step(
@@ -117,7 +125,9 @@ def lstm_step(
     ValueError
         If the shapes do not fit together.
 
-    See chapter 1, ``01_state_anatomy.ipynb``.
+    Notes
+    -----
+    Explained in chapter 1, ``01_state_anatomy.ipynb``.
 
     Examples
     --------
@@ -189,7 +199,9 @@ def gru_step(
     ValueError
         If the shapes do not fit together.
 
-    See chapter 1, ``01_state_anatomy.ipynb``.
+    Notes
+    -----
+    Explained in chapter 1, ``01_state_anatomy.ipynb``.
 
     Examples
     --------
@@ -247,7 +259,14 @@ def simple_rnn_step(
     ndarray, shape (batch, units)
         The new state, which is also the step's output (float64).
 
-    See chapter 1, ``01_state_anatomy.ipynb``.
+    Raises
+    ------
+    ValueError
+        If the shapes do not fit together.
+
+    Notes
+    -----
+    Explained in chapter 1, ``01_state_anatomy.ipynb``.
 
     Examples
     --------
@@ -272,10 +291,6 @@ def _class_names(obj: Any) -> list[str]:
     return [cls.__name__ for cls in type(obj).__mro__]
 
 
-def _layer_label(layer: Any) -> str:
-    return f"{type(layer).__name__} {getattr(layer, 'name', '')!r}".strip()
-
-
 def _check_activation(cell: Any, attribute: str, wanted: str) -> None:
     flavour = flavour_of(cell)
     K = keras_module(flavour) if flavour is not None else None
@@ -293,14 +308,14 @@ def _cell_kind(cell: Any, layer: Any) -> str:
     if kind not in _CELL_STATES or flavour_of(cell) is None:
         raise NotImplementedError(
             f"the NumPy reference supports the Keras cells {sorted(_CELL_STATES)} "
-            f"(LSTM, GRU, SimpleRNN); {_layer_label(layer)} has a {kind}"
+            f"(LSTM, GRU, SimpleRNN); {_describe(layer)} has a {kind}"
         )
     _check_activation(cell, "activation", "tanh")
     if kind != "SimpleRNNCell":
         _check_activation(cell, "recurrent_activation", "sigmoid")
     if getattr(cell, "kernel", None) is None:
         raise ValueError(
-            f"{_layer_label(layer)} is not built, so it has no weights yet: call it on an "
+            f"{_describe(layer)} is not built, so it has no weights yet: call it on an "
             "input first (or call layer.build(input_shape))"
         )
     return kind
@@ -313,16 +328,10 @@ def _cells_of(layer: Any) -> list[Any]:
     return [cell]
 
 
-def _flatten(value: Any) -> list[Any]:
-    if isinstance(value, (list, tuple)):
-        return [leaf for item in value for leaf in _flatten(item)]
-    return [value]
-
-
 def _state_count(layer: Any) -> int:
-    if "Bidirectional" in _class_names(layer):
+    if _is_bidirectional(layer):
         return _state_count(layer.forward_layer) + _state_count(layer.backward_layer)
-    return sum(_CELL_STATES.get(type(cell).__name__, 1) for cell in _cells_of(layer))
+    return len(_cell_state_names(layer.cell))
 
 
 def _stored_states(layer: Any) -> list[Any] | None:
@@ -332,7 +341,7 @@ def _stored_states(layer: Any) -> list[Any] | None:
     stored = getattr(layer, "states", None)
     if stored is None:
         return None
-    flat = _flatten(list(stored))
+    flat = _flatten(stored)
     if not flat or any(s is None for s in flat):
         return None
     return flat
@@ -340,7 +349,7 @@ def _stored_states(layer: Any) -> list[Any] | None:
 
 def _check_layer(layer: Any) -> list[str]:
     """Check that the reference can reproduce a layer; return its cells' kinds."""
-    if "Bidirectional" in _class_names(layer):
+    if _is_bidirectional(layer):
         merge_mode = getattr(layer, "merge_mode", "concat")
         if merge_mode not in _MERGE_MODES:
             raise NotImplementedError(
@@ -349,10 +358,10 @@ def _check_layer(layer: Any) -> list[str]:
             )
         return _check_layer(layer.forward_layer) + _check_layer(layer.backward_layer)
     if getattr(layer, "time_major", False):
-        raise NotImplementedError(f"{_layer_label(layer)} has time_major=True; not supported")
+        raise NotImplementedError(f"{_describe(layer)} has time_major=True; not supported")
     if not getattr(layer, "built", False):
         raise ValueError(
-            f"{_layer_label(layer)} is not built, so it has no weights yet: call it on an "
+            f"{_describe(layer)} is not built, so it has no weights yet: call it on an "
             "input first (or call layer.build(input_shape))"
         )
     return [_cell_kind(cell, layer) for cell in _cells_of(layer)]
@@ -370,7 +379,7 @@ def _run_cells(
     first_kernel = to_numpy(cells[0].kernel)
     if x.shape[2] != first_kernel.shape[0]:
         raise ValueError(
-            f"{_layer_label(layer)} was built for {first_kernel.shape[0]} input features; "
+            f"{_describe(layer)} was built for {first_kernel.shape[0]} input features; "
             f"x has {x.shape[2]} (shape {x.shape})"
         )
     labels = [
@@ -386,14 +395,14 @@ def _run_cells(
             states = [np.zeros((batch, u)) for u, n in zip(units, n_states) for _ in range(n)]
     if len(states) != sum(n_states):
         raise ValueError(
-            f"{_layer_label(layer)} has {sum(n_states)} states {labels}; "
+            f"{_describe(layer)} has {sum(n_states)} states {labels}; "
             f"initial_state holds {len(states)}"
         )
     widths = [u for u, n in zip(units, n_states) for _ in range(n)]
     for label, state, width in zip(labels, states, widths):
         if state.shape != (batch, width):
             raise ValueError(
-                f"initial state {label} of {_layer_label(layer)} must have shape "
+                f"initial state {label} of {_describe(layer)} must have shape "
                 f"(batch, units) = {(batch, width)}, got {state.shape}"
             )
     weights = []
@@ -476,7 +485,9 @@ def reference_forward(
         For what the reference does not reproduce: other cells or activations than the
         defaults (tanh, and sigmoid for the gates), ``time_major``, ``merge_mode=None``.
 
-    See chapter 1, ``01_state_anatomy.ipynb``.
+    Notes
+    -----
+    Explained in chapter 1, ``01_state_anatomy.ipynb``.
 
     Examples
     --------
@@ -488,13 +499,12 @@ def reference_forward(
     >>> ref_seq.shape, bool(np.allclose(seq, ref_seq, atol=1e-6)), bool(np.allclose(c, ref_c, atol=1e-6))
     ((2, 5, 4), True, True)
     """
-    names = _class_names(layer)
-    is_bidirectional = "Bidirectional" in names
-    if flavour_of(layer) is None or not (is_bidirectional or "RNN" in names):
+    if not _is_recurrent(layer):
         raise TypeError(
             "reference_forward expects a Keras recurrent layer (LSTM, GRU, SimpleRNN, RNN or "
-            f"Bidirectional), got {type(layer).__name__}"
+            f"Bidirectional) from keras/tf.keras or tf_keras, got {_describe(layer)}"
         )
+    is_bidirectional = _is_bidirectional(layer)
     _check_layer(layer)
     x = _as_float64("x", x)
     if x.ndim != 3:
@@ -505,7 +515,8 @@ def reference_forward(
         expected = _state_count(layer)
         if len(states) != expected:
             raise ValueError(
-                f"{_layer_label(layer)} has {expected} states; initial_state holds {len(states)}"
+                f"{_describe(layer)} has {expected} state{'s' if expected != 1 else ''}; "
+                f"initial_state holds {len(states)}"
             )
     if not is_bidirectional:
         return _run_cells(layer, x, states)

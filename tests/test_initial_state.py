@@ -147,3 +147,8 @@ def test_what_the_check_catches_is_what_keras_3_gets_wrong() -> None:
     gru = keras.layers.GRU(U)
     h = tf.random.normal((B, U))
     np.testing.assert_array_equal(gru(_x(), initial_state=[h, h * 2]), gru(_x(), initial_state=[h]))
+
+
+def test_inputs_without_a_shape_are_named(K: ModuleType) -> None:
+    with pytest.raises(TypeError, match=r"inputs must be an array or tensor of shape \(batch, timesteps, features\); got a list"):
+        check_initial_state(K.layers.LSTM(U), [[[0.0]]], None)

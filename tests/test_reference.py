@@ -202,7 +202,7 @@ def test_wrong_initial_state(K: ModuleType) -> None:
         reference_forward(layer, x, [h0[:1], c0[:1]])
     gru = K.layers.GRU(UNITS)
     gru(x)
-    with pytest.raises(ValueError, match="has 1 states; initial_state holds 2"):
+    with pytest.raises(ValueError, match="has 1 state; initial_state holds 2"):
         reference_forward(gru, x, [h0, c0])
     bi = K.layers.Bidirectional(K.layers.LSTM(UNITS))
     bi(x)
@@ -253,3 +253,13 @@ def test_gru_step_reset_after_differs() -> None:
     after = gru_step(x_t, h, kernel, recurrent, np.zeros((2, 9)), reset_after=True)
     before = gru_step(x_t, h, kernel, recurrent, np.zeros(9), reset_after=False)
     assert not np.allclose(after, before)
+
+
+def test_non_numeric_input_is_a_type_error(K: ModuleType) -> None:
+    x, _ = _data()
+    layer = K.layers.LSTM(UNITS)
+    layer(x)
+    with pytest.raises(TypeError, match="x must be a numeric array or tensor, got str"):
+        reference_forward(layer, "not an array")
+    with pytest.raises(TypeError, match="initial_state entry must be a numeric array or tensor"):
+        reference_forward(layer, x, [np.zeros((BATCH, UNITS)), "c"])
