@@ -139,7 +139,7 @@ def check_int_parameter(name: str, value: object, low: int, high: int | None = N
     Returns
     -------
     int
-        ``value``, unchanged.
+        ``value`` as a plain ``int`` (a NumPy integer is converted).
 
     Raises
     ------
@@ -160,4 +160,4 @@ def check_int_parameter(name: str, value: object, low: int, high: int | None = N
         raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
     if value < low or (high is not None and value > high):
         raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
-    return value
+    return int(value)
