@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from lstm_utils._flavour import flavour_of
+from lstm_utils._flavour import flavour_of, keras_module
+from lstm_utils.states import _is_bidirectional
 
 __all__ = ["padding_mask", "cudnn_blockers"]
 
@@ -43,6 +44,8 @@ def padding_mask(x: Any, value: float = 0.0) -> Any:
 
     Raises
     ------
+    TypeError
+        If ``value`` is not a number.
     ValueError
         If ``x`` does not have 3 dimensions, or ``value`` is NaN (NaN never equals itself,
         so nothing would be masked).
@@ -54,6 +57,8 @@ def padding_mask(x: Any, value: float = 0.0) -> Any:
     >>> padding_mask(x).tolist()
     [[True, True, False], [False, False, False]]
     """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"expected a number as the padding value, got {type(value).__name__} {value!r}")
     value = float(value)
     if math.isnan(value):
         raise ValueError("expected a padding value that can be compared, got NaN (NaN never equals itself)")
@@ -152,7 +157,7 @@ def cudnn_blockers(layer: Any, mask: Any = None) -> list[str]:
     if flavour is None:
         raise TypeError(f"expected a Keras LSTM or GRU layer, got {type(layer).__module__}.{type(layer).__name__}")
     mask_problems = _mask_problems(mask) if mask is not None else []
-    if "Bidirectional" in {cls.__name__ for cls in type(layer).__mro__}:
+    if _is_bidirectional(layer):
         layer = layer.forward_layer  # both directions share the settings that matter here
     kinds = {cls.__name__ for cls in type(layer).__mro__}
     kind = "LSTM" if "LSTM" in kinds else "GRU" if "GRU" in kinds else None
@@ -160,8 +165,6 @@ def cudnn_blockers(layer: Any, mask: Any = None) -> list[str]:
         return [f"only LSTM and GRU layers have a cuDNN kernel, got {type(layer).__name__}"] + mask_problems
 
     import tensorflow as tf
-
-    from lstm_utils._flavour import keras_module
 
     K = keras_module(flavour)
     tanh = [K.activations.tanh, tf.tanh, tf.math.tanh]

@@ -59,6 +59,13 @@ def _model_states(model: Any) -> dict[str, list[np.ndarray]]:
             f"{_describe(model)} holds no stateful recurrent layer, so it has no state to save "
             "or load (layers created without stateful=True start from zeros on every call)"
         )
+    paths = [path for path, _ in layers]
+    repeated = sorted({path for path in paths if paths.count(path) > 1})
+    if repeated:
+        raise ValueError(
+            f"{_describe(model)} holds several stateful layers at the same path {repeated}, so their "
+            "states could not be told apart in the file: give them distinct names (name=...)"
+        )
     return {path: get_states(layer) for path, layer in layers}
 
 
@@ -87,9 +94,12 @@ def save_states(model: Any, path: str | os.PathLike[str]) -> None:
     TypeError
         If ``model`` is not a Keras model or layer, or ``path`` is not a path.
     ValueError
-        If the model holds no stateful recurrent layer, or one that is not built.
+        If the model holds no stateful recurrent layer, one that is not built, or two at
+        the same path (same names in the same container).
     IsADirectoryError
         If ``path`` is a directory.
+    FileNotFoundError
+        If the directory of ``path`` does not exist (nothing is written).
 
     Examples
     --------

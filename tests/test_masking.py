@@ -62,6 +62,8 @@ def test_padding_mask_bad_input() -> None:
         lstm_utils.padding_mask(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="got NaN"):
         lstm_utils.padding_mask(np.zeros((1, 2, 3)), value=float("nan"))
+    with pytest.raises(TypeError, match="expected a number as the padding value, got str"):
+        lstm_utils.padding_mask(np.zeros((1, 2, 3)), value="0")
 
 
 def test_cudnn_blockers_default_layers_qualify(K: ModuleType) -> None:

@@ -255,3 +255,32 @@ def test_a_failed_save_keeps_the_previous_file(
     assert target.read_bytes() == previous
     lstm_utils.load_states(model, target)
     assert_same(snapshot(model), first)
+
+
+def test_two_stateful_layers_at_the_same_path_are_refused(K: ModuleType, tmp_path: Path) -> None:
+    class Pair(K.layers.Layer):  # type: ignore[name-defined,misc]
+        """A custom layer that holds two stateful LSTMs with the same explicit name."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.first = K.layers.LSTM(2, stateful=True, return_sequences=True, name="lstm")
+            self.second = K.layers.LSTM(2, stateful=True, name="lstm")
+
+        def call(self, x: Any) -> Any:
+            return self.second(self.first(x))
+
+    pair = Pair(name="pair")
+    pair(np.ones((BATCH, STEPS, FEATURES), "float32"))
+    assert [path for path, _ in lstm_utils.stateful_layers(pair)] == ["lstm", "lstm"]
+    with pytest.raises(ValueError, match=r"several stateful layers at the same path \['lstm'\]"):
+        lstm_utils.save_states(pair, tmp_path / "s.npz")
+    with pytest.raises(ValueError, match=r"several stateful layers at the same path"):
+        lstm_utils.load_states(pair, tmp_path / "s.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_missing_directory_is_an_error_that_writes_nothing(K: ModuleType, tmp_path: Path) -> None:
+    model = build(K, top=None)
+    with pytest.raises(FileNotFoundError):
+        lstm_utils.save_states(model, tmp_path / "missing" / "s.npz")
+    assert os.listdir(tmp_path) == []
