@@ -45,6 +45,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from lstm_utils._flavour import flavour_of, is_variable
+from lstm_utils.states import _parts as _state_parts
+from lstm_utils.states import stateful_layers
 
 __all__ = ["find_replaced_states", "explain_replaced_states"]
 
@@ -72,10 +74,13 @@ def _containers(states: Any) -> Iterator[Any]:
 
 
 def _parts(layer: Any) -> list[tuple[str, Any]]:
-    """The plain recurrent layers that hold a layer's state, with how to reach them."""
-    if "Bidirectional" in {cls.__name__ for cls in type(layer).__mro__}:
-        return [("forward_layer.", layer.forward_layer), ("backward_layer.", layer.backward_layer)]
-    return [("layer.", layer)]
+    """The plain recurrent layers that hold a layer's state, with the attribute path to them.
+
+    ``lstm_utils.states`` decides which layers those are (a ``Bidirectional`` wrapper's
+    forward and backward layers); here each gets the prefix the messages use,
+    ``"layer."``, ``"forward_layer."`` or ``"backward_layer."``.
+    """
+    return [(f"{prefix.strip()}_layer." if prefix else "layer.", part) for prefix, part in _state_parts(layer)]
 
 
 def _handle(variable: Any) -> Any:
@@ -191,8 +196,8 @@ def explain_replaced_states(model: Any) -> dict[str, list[str]]:
     ----------
     model : keras.Model or keras.layers.Layer
         A model or layer of Keras 3 (``keras`` / ``tf.keras``) or Keras 2 (``tf_keras``).
-        Given a single layer, the traced-function check (4) is skipped, since only a
-        model has traced functions.
+        Given a single layer, the traced-function check (2 in the module docstring) is
+        skipped, since only a model has traced functions.
 
     Returns
     -------
@@ -214,8 +219,6 @@ def explain_replaced_states(model: Any) -> dict[str, list[str]]:
     >>> explain_replaced_states(lstm)
     {'lstm': ['layer.states[1] is a numpy.ndarray, not a variable']}
     """
-    from lstm_utils.states import stateful_layers
-
     layers = stateful_layers(model)
     traced = _traced_captures(model) if layers and hasattr(model, "predict_function") else []
     report: dict[str, list[str]] = {}

@@ -285,7 +285,7 @@ def check_batch(model: Any, x: Any, *, batch_size: int | None = None) -> int | N
     Keras does not always say so: with ``predict(x, batch_size=b)`` or ``fit`` on a number
     of samples that is not a multiple of ``b``, Keras 3 (TensorFlow backend) and Keras 2
     silently broadcast the short last batch to ``b`` rows (5 samples with ``b = 2`` give 6
-    outputs, and ``fit`` trains on the broadcast batch without an error); Keras 2 does the same with a single batch of
+    outputs, and ``fit`` runs on it without an error); Keras 2 does the same with a single batch of
     fewer than ``b`` samples. Call this before ``fit``/``predict``/``evaluate``; it returns
     the batch size to pass to them (their own default is 32, not ``b``).
 
@@ -360,7 +360,7 @@ def check_batch(model: Any, x: Any, *, batch_size: int | None = None) -> int | N
         f"{_plural(n_samples, 'sample')} do not split into batches of {stateful}: the last batch "
         f"would have {_plural(last, 'sample')}, which Keras 3 (TensorFlow backend) and Keras 2 "
         f"silently broadcast to {stateful} rows (predict returns {usable + stateful} outputs; fit "
-        f"trains on the broadcast batch without an error). Use x[:{usable}], pad x to {usable + stateful} samples, or copy the "
+        f"runs on it without an error). Use x[:{usable}], pad x to {usable + stateful} samples, or copy the "
         f"model to another batch size with lstm_utils.with_batch_size."
     )
 

@@ -149,7 +149,8 @@ def state_variables(layer: Any) -> list[Any]:
     if problems:
         raise ValueError(
             f"the state list of {_describe(layer)} was tampered with: {problems[0]}. Reading or "
-            "writing it would not reach the state a traced model uses; re-create the model (for "
+            "writing it would not reach the state that a model which has already run uses; "
+            "re-create the model (for "
             "example keras.models.clone_model plus set_weights) and set values with "
             "lstm_utils.set_states (chapter 6, 06_list_replacement.ipynb)."
         )

@@ -32,12 +32,26 @@ def problems_in(notebook: nbformat.NotebookNode) -> list[str]:
     return found
 
 
-def strip_volatile_metadata(notebook: nbformat.NotebookNode) -> None:
-    """Drop papermill's timings and timestamps, which change on every run."""
+def normalise(notebook: nbformat.NotebookNode) -> None:
+    """Make the stored notebook depend on what the cells printed, not on when.
+
+    Papermill's timings and timestamps are dropped, and consecutive stream outputs are
+    merged: how the kernel splits printed text into messages depends on timing.
+    """
     notebook.metadata.pop("papermill", None)
     for cell in notebook.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        merged: list[nbformat.NotebookNode] = []
+        for output in cell.get("outputs", []):
+            previous = merged[-1] if merged else None
+            if (output.output_type == "stream" and previous is not None
+                    and previous.output_type == "stream" and previous.name == output.name):
+                previous.text += output.text
+            else:
+                merged.append(output)
+        if cell.cell_type == "code":
+            cell.outputs = merged
 
 
 def execute(path: Path) -> float:
@@ -48,7 +62,7 @@ def execute(path: Path) -> float:
     )
     elapsed = time.perf_counter() - started
     notebook = nbformat.read(path, as_version=4)
-    strip_volatile_metadata(notebook)
+    normalise(notebook)
     nbformat.write(notebook, path)
     found = problems_in(notebook)
     if found:
