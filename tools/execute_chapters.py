@@ -15,6 +15,8 @@ from pathlib import Path
 import nbformat
 import papermill
 
+from lstm_utils.repro import _stderr_fd_silenced
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -56,10 +58,13 @@ def normalise(notebook: nbformat.NotebookNode) -> None:
 
 def execute(path: Path) -> float:
     started = time.perf_counter()
-    papermill.execute_notebook(
-        str(path), str(path), cwd=str(path.parent), kernel_name="python3",
-        progress_bar=False, log_output=False,
-    )
+    # The kernel process inherits descriptor 2; silencing it keeps ipykernel's start-up
+    # notices off the terminal. Cell errors still arrive, as papermill's exception.
+    with _stderr_fd_silenced():
+        papermill.execute_notebook(
+            str(path), str(path), cwd=str(path.parent), kernel_name="python3",
+            progress_bar=False, log_output=False,
+        )
     elapsed = time.perf_counter() - started
     notebook = nbformat.read(path, as_version=4)
     normalise(notebook)
