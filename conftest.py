@@ -1,8 +1,60 @@
-"""pytest start-up for the whole repository: TensorFlow is imported once, quietly.
+"""pytest start-up for the whole repository.
 
-Doctests in ``lstm_utils/``, unit tests in ``tests/`` and the notebook tests share it.
+Doctests in ``lstm_utils/``, unit tests in ``tests/`` and the notebook tests share it:
+
+- TensorFlow is imported once, quietly (no C++ start-up lines in the test output).
+- Jupyter kernels started by the tests (nbval, papermill) talk to the test process over
+  Unix sockets instead of TCP. Two pytest workers start kernels side by side, and a TCP
+  port that jupyter_client has picked for one kernel can be taken by another process
+  before the kernel binds it (jupyter_client issue 487); the kernel then dies at
+  start-up ("Kernel died before replying to kernel_info"). Sockets in a private folder
+  cannot collide.
 """
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+import uuid
+
+import nbval.kernel
+import pytest
+from jupyter_client import AsyncKernelManager, KernelManager
+from traitlets import default
 
 import lstm_utils
 
 lstm_utils.quiet_tensorflow()
+
+_SOCKET_FOLDER = tempfile.mkdtemp(prefix="lstm-book-kernels-")
+atexit.register(shutil.rmtree, _SOCKET_FOLDER, ignore_errors=True)
+
+
+def _unix_socket_kernel(manager: type) -> type:
+    """A subclass of a jupyter_client kernel manager whose kernels listen on Unix sockets."""
+
+    class UnixSocketKernel(manager):  # type: ignore[misc, valid-type]
+        @default("transport")
+        def _default_transport(self) -> str:
+            return "ipc"
+
+        @default("ip")
+        def _default_ip(self) -> str:
+            return os.path.join(_SOCKET_FOLDER, uuid.uuid4().hex[:12])
+
+    UnixSocketKernel.__name__ = UnixSocketKernel.__qualname__ = f"UnixSocket{manager.__name__}"
+    return UnixSocketKernel
+
+
+UnixSocketKernelManager = _unix_socket_kernel(KernelManager)  # nbval's
+UnixSocketAsyncKernelManager = _unix_socket_kernel(AsyncKernelManager)  # papermill's, via nbclient
+
+nbval.kernel.KernelManager = UnixSocketKernelManager
+
+
+@pytest.fixture
+def kernel_manager_class() -> type:
+    """Pass as ``kernel_manager_class=`` to ``papermill.execute_notebook``."""
+    return UnixSocketAsyncKernelManager

@@ -87,7 +87,7 @@ def test_chapter_is_a_clean_reference(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=chapter_id)
-def test_chapter_runs_with_other_parameters(path: Path, tmp_path: Path) -> None:
+def test_chapter_runs_with_other_parameters(path: Path, tmp_path: Path, kernel_manager_class: type) -> None:
     assert path.stem in ALTERNATIVE_PARAMETERS, f"add other parameters for {path.stem} to this test"
     parameters = ALTERNATIVE_PARAMETERS[path.stem]
     source = nbformat.read(path, as_version=4)
@@ -96,12 +96,12 @@ def test_chapter_runs_with_other_parameters(path: Path, tmp_path: Path) -> None:
         assert re.search(rf"^{name}\s*=", parameter_cell, re.M), f"{name} is not a parameter of {path.stem}"
     papermill.execute_notebook(
         str(path), str(tmp_path / path.name), parameters=parameters, cwd=str(path.parent),
-        kernel_name="python3", progress_bar=False,
+        kernel_name="python3", progress_bar=False, kernel_manager_class=kernel_manager_class,
     )
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=chapter_id)
-def test_chapter_refuses_a_nonsense_seed(path: Path, tmp_path: Path) -> None:
+def test_chapter_refuses_a_nonsense_seed(path: Path, tmp_path: Path, kernel_manager_class: type) -> None:
     notebook = nbformat.read(path, as_version=4)
     first_code = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"][:2]
     notebook.cells = notebook.cells[: first_code[-1] + 1]  # the parameters and the set-up cell
@@ -110,7 +110,7 @@ def test_chapter_refuses_a_nonsense_seed(path: Path, tmp_path: Path) -> None:
     with pytest.raises(papermill.PapermillExecutionError) as failure:
         papermill.execute_notebook(
             str(short), str(short), parameters={"SEED": -1}, cwd=str(path.parent),
-            kernel_name="python3", progress_bar=False,
+            kernel_name="python3", progress_bar=False, kernel_manager_class=kernel_manager_class,
         )
     assert failure.value.ename == "ValueError"
     assert "SEED" in failure.value.evalue and "-1" in failure.value.evalue
