@@ -63,8 +63,17 @@ def make_reset_states_callback(K: ModuleType) -> type:
     class ResetStatesCallback(K.callbacks.Callback):  # type: ignore[name-defined,misc]
         """Zero every stateful recurrent layer of the model at the start of each epoch.
 
-        See :func:`lstm_utils.callbacks.make_reset_states_callback` and chapter 5,
-        ``05_stateful_training.ipynb``.
+        Raises ``ValueError`` when training starts if the model has no stateful
+        recurrent layer. See :func:`lstm_utils.callbacks.make_reset_states_callback`
+        and chapter 5, ``05_stateful_training.ipynb``.
+
+        Examples
+        --------
+        With Keras 3 (with Keras 2, ``tf_keras`` and ``lstm_utils.keras2.ResetStatesCallback``;
+        the factory's docstring holds the tested example):
+
+        >>> model.fit(x, y, batch_size=2, shuffle=False,
+        ...           callbacks=[lstm_utils.ResetStatesCallback()])  # doctest: +SKIP
         """
 
         def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:

@@ -1,4 +1,7 @@
-"""Showing facts in chapters: expected errors and arrays, printed the same way on every run."""
+"""Showing facts in chapters: expected errors and arrays, printed the same way on every run.
+
+Every chapter from 2 on shows what Keras raises with :func:`expect_error`.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,18 @@ __all__ = ["ExpectedError", "expect_error", "show_array"]
 
 
 class ExpectedError:
-    """What :func:`expect_error` caught: ``type_name`` and ``message``, filled in on exit."""
+    """What :func:`expect_error` caught: ``type_name`` and ``message``, filled in on exit.
+
+    Chapters record it in their closing tables (what each Keras version raised).
+
+    Examples
+    --------
+    >>> with expect_error(KeyError) as caught:
+    ...     {}["h"]
+    KeyError: 'h'
+    >>> caught.type_name
+    'KeyError'
+    """
 
     type_name: str = ""
     message: str = ""
@@ -96,6 +110,9 @@ def expect_error(
 
 def show_array(name: str, value: object, precision: int = 4) -> None:
     """Print ``name``, the shape and the values of an array with fixed precision.
+
+    Chapters print states with it (for example chapter 3, ``03_stateful_layers.ipynb``),
+    so that their stored outputs do not depend on the last digits of a float.
 
     Parameters
     ----------

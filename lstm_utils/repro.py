@@ -1,8 +1,8 @@
 """Reproducibility: a quiet TensorFlow start-up and one call that seeds everything.
 
-Chapter 1 of the book explains why both matter for executable chapters: the outputs
-stored in a notebook must come out the same on every run, and TensorFlow's C++
-start-up lines must not end up in them.
+Every chapter's set-up cell uses them (CONTRIBUTING.md shows that cell): the outputs
+stored in a chapter must come out the same on every run, and TensorFlow's C++ start-up
+lines must not end up in them. They are just as useful in your own notebooks and tests.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def quiet_tensorflow(keras2: bool = True) -> None:
     ``TF_CPP_MIN_LOG_LEVEL=3`` (unless already set), silences the start-up lines that
     TensorFlow writes before that setting takes effect, initialises the devices once
     (which is when TensorFlow reports a missing GPU) and lowers the ``tensorflow`` and
-    ``absl`` Python loggers to errors. Calling it again does nothing.
+    ``absl`` Python loggers to errors. Calling it again does nothing. Every chapter's
+    set-up cell calls it first.
 
     Parameters
     ----------
@@ -82,7 +83,8 @@ def set_seed(seed: int, *, deterministic_ops: bool = True) -> None:
     """Seed Python, NumPy, Keras 3 and (if imported) Keras 2 from one integer.
 
     With ``deterministic_ops`` TensorFlow is also asked for deterministic kernels, so
-    that training runs give bit-identical results from one process to the next.
+    that training runs give bit-identical results from one process to the next (the
+    chapters that train, 5, 7 and 8, rely on it: their stored outputs must match).
 
     Parameters
     ----------
