@@ -243,6 +243,14 @@ def set_states(layer: Any, states: Sequence[Any]) -> None:
         If the layer is not stateful or not built, or the number of values, a shape, or
         a non-finite value (NaN, inf) is wrong.
 
+    Notes
+    -----
+    Checked here on Keras 3 with the TensorFlow backend and on Keras 2. On Keras 3's JAX
+    backend (not run by this book's tests) Keras 3.15 keeps no state inside
+    ``predict``/``fit`` at all: a jitted ``predict`` uses the state values it saw when it
+    was traced, so values set afterwards reach eager calls (``model(x)``) but not
+    ``predict``. That is a limit of the backend, not of this function.
+
     Examples
     --------
     >>> import keras, numpy as np
