@@ -14,7 +14,21 @@ import numpy as np
 
 Flavour = Literal["keras3", "keras2"]
 
-__all__ = ["Flavour", "flavour_of", "keras_module", "to_numpy", "is_variable"]
+__all__ = ["Flavour", "class_names", "flavour_of", "keras_module", "to_numpy", "is_variable"]
+
+
+def class_names(obj: Any) -> set[str]:
+    """The names of every class in ``type(obj).__mro__``: how layer kinds are recognised.
+
+    Names rather than ``isinstance`` checks, so that one test covers Keras 3 and Keras 2
+    classes alike without importing either package.
+
+    Examples
+    --------
+    >>> sorted(class_names(True))
+    ['bool', 'int', 'object']
+    """
+    return {cls.__name__ for cls in type(obj).__mro__}
 
 
 def flavour_of(obj: Any) -> Flavour | None:

@@ -15,16 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from lstm_utils._flavour import flavour_of
+from lstm_utils._flavour import class_names as _class_names, flavour_of
 from lstm_utils.states import _cell_state_names, _describe, _is_bidirectional, _is_recurrent
 
 __all__ = ["check_initial_state", "expected_initial_state"]
 
 _Template = list[tuple[str, tuple[int, ...]]]
-
-
-def _class_names(obj: Any) -> list[str]:
-    return [cls.__name__ for cls in type(obj).__mro__]
 
 
 def _is_nested(value: Any) -> bool:

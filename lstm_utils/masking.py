@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from lstm_utils._flavour import flavour_of, keras_module
+from lstm_utils._flavour import class_names, flavour_of, keras_module
 from lstm_utils.states import _is_bidirectional
 
 __all__ = ["padding_mask", "cudnn_blockers"]
@@ -159,7 +159,7 @@ def cudnn_blockers(layer: Any, mask: Any = None) -> list[str]:
     mask_problems = _mask_problems(mask) if mask is not None else []
     if _is_bidirectional(layer):
         layer = layer.forward_layer  # both directions share the settings that matter here
-    kinds = {cls.__name__ for cls in type(layer).__mro__}
+    kinds = class_names(layer)
     kind = "LSTM" if "LSTM" in kinds else "GRU" if "GRU" in kinds else None
     if kind is None:
         return [f"only LSTM and GRU layers have a cuDNN kernel, got {type(layer).__name__}"] + mask_problems

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from lstm_utils._flavour import flavour_of, keras_module, to_numpy
+from lstm_utils._flavour import class_names as _class_names, flavour_of, keras_module, to_numpy
 from lstm_utils.states import (
     _cell_state_names,
     _describe,
@@ -285,10 +285,6 @@ def simple_rnn_step(
 
 
 # ----------------------------------------------------------------------------- layers
-
-
-def _class_names(obj: Any) -> list[str]:
-    return [cls.__name__ for cls in type(obj).__mro__]
 
 
 def _check_activation(cell: Any, attribute: str, wanted: str) -> None:

@@ -14,15 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from lstm_utils._flavour import flavour_of, is_variable, to_numpy
+from lstm_utils._flavour import class_names as _class_names, flavour_of, is_variable, to_numpy
 
 __all__ = ["get_states", "set_states", "reset_states", "stateful_layers", "state_variables", "state_names"]
 
 _RECURRENT_BASES = {"RNN", "Bidirectional"}
-
-
-def _class_names(obj: Any) -> set[str]:
-    return {cls.__name__ for cls in type(obj).__mro__}
 
 
 def _is_bidirectional(layer: Any) -> bool:
