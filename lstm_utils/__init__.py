@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Modules whose ``__all__`` names are exported here. A module that defines Keras
 # subclasses lists factories in ``KERAS_CLASSES`` ({class name: factory(keras module)}).
