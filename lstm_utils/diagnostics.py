@@ -45,8 +45,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from lstm_utils._flavour import flavour_of, is_variable
-from lstm_utils.states import _parts as _state_parts
-from lstm_utils.states import stateful_layers
+from lstm_utils._layers import directions, stateful_layers
 
 __all__ = ["find_replaced_states", "explain_replaced_states"]
 
@@ -71,16 +70,6 @@ def _containers(states: Any) -> Iterator[Any]:
         yield states
         for item in states:
             yield from _containers(item)
-
-
-def _parts(layer: Any) -> list[tuple[str, Any]]:
-    """The plain recurrent layers that hold a layer's state, with the attribute path to them.
-
-    ``lstm_utils.states`` decides which layers those are (a ``Bidirectional`` wrapper's
-    forward and backward layers); here each gets the prefix the messages use,
-    ``"layer."``, ``"forward_layer."`` or ``"backward_layer."``.
-    """
-    return [(f"{prefix.strip()}_layer." if prefix else "layer.", part) for prefix, part in _state_parts(layer)]
 
 
 def _handle(variable: Any) -> Any:
@@ -223,7 +212,11 @@ def explain_replaced_states(model: Any) -> dict[str, list[str]]:
     traced = _traced_captures(model) if layers and hasattr(model, "predict_function") else []
     report: dict[str, list[str]] = {}
     for path, layer in layers:
-        problems = [p for where, part in _parts(layer) for p in _part_problems(part, where, traced)]
+        problems = [
+            problem
+            for direction in directions(layer)
+            for problem in _part_problems(direction.layer, f"{direction.attribute}.", traced)
+        ]
         if problems:
             report[path] = problems
     return report

@@ -15,8 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from lstm_utils._flavour import class_names as _class_names, flavour_of
-from lstm_utils.states import _cell_state_names, _describe, _is_bidirectional, _is_recurrent
+from lstm_utils._flavour import flavour_of
+from lstm_utils._layers import (
+    cell_state_labels,
+    cells_of,
+    describe,
+    is_bidirectional,
+    is_stacked,
+    nested_state_labels,
+    require_recurrent,
+)
 
 __all__ = ["check_initial_state", "expected_initial_state"]
 
@@ -52,32 +60,21 @@ def _sizes(state_size: Any) -> list[tuple[int, ...]]:
 
 
 def _cell_template(cell: Any, suffix: str) -> _Template:
-    """[(name, shape without batch)] for one cell's states."""
+    """[(label, shape without batch)] for one cell's states."""
     sizes = _sizes(cell.state_size)
-    names = _cell_state_names(cell)  # ["h", "c"] for an LSTM cell, ["h"] for GRU and SimpleRNN
-    if len(names) != len(sizes):
-        names = [f"state {i}" for i in range(len(sizes))]
-    return [(f"{name}{suffix}", size) for name, size in zip(names, sizes)]
+    labels = cell_state_labels(cell, suffix)  # ["h", "c"] for an LSTM cell, ["h"] for GRU and SimpleRNN
+    return list(zip(labels, sizes))
 
 
 def _layer_template(layer: Any, prefix: str = "") -> list[Any]:
-    """What a recurrent layer expects: a flat list of (name, shape) for one cell, or one
+    """What a recurrent layer expects: a flat list of (label, shape) for one cell, or one
     such list per cell for stacked cells (marked by being a list of lists)."""
-    cell = layer.cell
-    if "StackedRNNCells" in _class_names(cell):
+    if is_stacked(layer.cell):
         return [
-            [(prefix + name, size) for name, size in _cell_template(c, str(i + 1))]
-            for i, c in enumerate(cell.cells)
+            [(prefix + label, size) for label, size in _cell_template(cell, str(index + 1))]
+            for index, cell in enumerate(cells_of(layer))
         ]
-    return [(prefix + name, size) for name, size in _cell_template(cell, "")]
-
-
-def _require_recurrent(layer: Any, function: str) -> None:
-    if not _is_recurrent(layer):
-        raise TypeError(
-            f"{function} expects a Keras recurrent layer (LSTM, GRU, SimpleRNN, RNN or "
-            f"Bidirectional) from keras/tf.keras or tf_keras, got {_describe(layer)}"
-        )
+    return [(prefix + label, size) for label, size in _cell_template(layer.cell, "")]
 
 
 def expected_initial_state(layer: Any) -> list[Any]:
@@ -108,18 +105,8 @@ def expected_initial_state(layer: Any) -> list[Any]:
     >>> expected_initial_state(keras.layers.RNN([keras.layers.LSTMCell(4), keras.layers.GRUCell(2)]))
     [['h1', 'c1'], ['h2']]
     """
-    _require_recurrent(layer, "expected_initial_state")
-    if _is_bidirectional(layer):
-        return _expected_of(layer.forward_layer, "fwd_") + _expected_of(
-            layer.backward_layer, "bwd_"
-        )
-    return _expected_of(layer, "")
-
-
-def _expected_of(layer: Any, prefix: str) -> list[Any]:
-    """State names of one RNN layer (not Bidirectional), nested per cell if stacked."""
-    template = _layer_template(layer, prefix)
-    return [[n for n, _ in item] if isinstance(item, list) else item[0] for item in template]
+    require_recurrent(layer, "expected_initial_state")
+    return nested_state_labels(layer)
 
 
 def _shape_of(
@@ -163,13 +150,13 @@ def _check_leaf(
 ) -> None:
     if _is_nested(value):
         raise ValueError(
-            f"initial state {name} of {_describe(layer)} must be one array or tensor of shape "
+            f"initial state {name} of {describe(layer)} must be one array or tensor of shape "
             f"(batch, {', '.join(map(str, size))}); got a nested list {_describe_structure(value)}"
         )
     shape = _shape_of(value)
     if flavour_of(layer) == "keras2" and isinstance(value, np.ndarray):
         raise TypeError(
-            f"initial state {name} of {_describe(layer)} is a NumPy array; Keras 2 (tf_keras) only "
+            f"initial state {name} of {describe(layer)} is a NumPy array; Keras 2 (tf_keras) only "
             "accepts tensors in an eager call (it raises 'Expected a symbolic tensor instance'): "
             "pass tf.constant(value) instead"
         )
@@ -177,19 +164,19 @@ def _check_leaf(
     wanted_text = "(batch, " + ", ".join(map(str, size)) + ")"
     if len(shape) != len(wanted):
         raise ValueError(
-            f"initial state {name} of {_describe(layer)} must have shape {wanted_text}; got "
+            f"initial state {name} of {describe(layer)} must have shape {wanted_text}; got "
             f"shape {shape} (Keras 3 may silently broadcast a state of the wrong rank)"
         )
     if shape[1:] != size:
         width = shape[1] if len(size) == 1 else shape[1:]
         expected = size[0] if len(size) == 1 else size
         raise ValueError(
-            f"initial state {name} of {_describe(layer)} must have shape {wanted_text}, that is "
+            f"initial state {name} of {describe(layer)} must have shape {wanted_text}, that is "
             f"width {expected}; got shape {shape} (width {width})"
         )
     if batch is not None and shape[0] is not None and shape[0] != batch:
         raise ValueError(
-            f"initial state {name} of {_describe(layer)} has batch size {shape[0]}, but the inputs "
+            f"initial state {name} of {describe(layer)} has batch size {shape[0]}, but the inputs "
             f"have batch size {batch}; they must be equal (Keras 3 silently broadcasts a state "
             "batch onto an input batch of 1, and the output then has the state's batch size)"
         )
@@ -201,7 +188,9 @@ def _count_text(n: int) -> str:
 
 def _check_rnn(layer: Any, entries: list[Any], batch: int | None, prefix: str) -> None:
     template = _layer_template(layer, prefix)
-    names = _expected_of(layer, prefix)
+    names = [
+        [label for label, _ in item] if isinstance(item, list) else item[0] for item in template
+    ]
     stacked = bool(template) and isinstance(template[0], list)
     if not stacked:
         if len(entries) != len(template):
@@ -209,7 +198,7 @@ def _check_rnn(layer: Any, entries: list[Any], batch: int | None, prefix: str) -
             if len(entries) > len(template) and len(template) == 1:
                 extra = " (Keras 3 silently ignores the extra states of a one-state layer)"
             raise ValueError(
-                f"{_describe(layer)} expects {_count_text(len(template))} {_names_text(names)}; "
+                f"{describe(layer)} expects {_count_text(len(template))} {_names_text(names)}; "
                 f"got {len(entries)}: {_describe_structure(entries)}{extra}"
             )
         for value, (name, size) in zip(entries, template):
@@ -219,12 +208,12 @@ def _check_rnn(layer: Any, entries: list[Any], batch: int | None, prefix: str) -
     if len(entries) != len(template):
         if len(entries) == n_flat and not any(_is_nested(e) for e in entries):
             raise ValueError(
-                f"{_describe(layer)} has {len(template)} stacked cells, so initial_state must be "
+                f"{describe(layer)} has {len(template)} stacked cells, so initial_state must be "
                 f"nested, one list per cell: {_names_text(names)}; got a flat list of "
                 f"{len(entries)}: {_describe_structure(entries)}"
             )
         raise ValueError(
-            f"{_describe(layer)} has {len(template)} stacked cells and expects one entry per cell, "
+            f"{describe(layer)} has {len(template)} stacked cells and expects one entry per cell, "
             f"{_names_text(names)}; got {len(entries)}: {_describe_structure(entries)}"
         )
     for value, cell_template, cell_names in zip(entries, template, names):
@@ -234,12 +223,12 @@ def _check_rnn(layer: Any, entries: list[Any], batch: int | None, prefix: str) -
             parts = [value]  # a one-state cell also takes its state bare
         else:
             raise ValueError(
-                f"{_describe(layer)}: the states of one cell must be a list "
+                f"{describe(layer)}: the states of one cell must be a list "
                 f"{_names_text(cell_names)}; got a single {_describe_structure(value)}"
             )
         if len(parts) != len(cell_template):
             raise ValueError(
-                f"{_describe(layer)}: the cell with states {_names_text(cell_names)} expects "
+                f"{describe(layer)}: the cell with states {_names_text(cell_names)} expects "
                 f"{_count_text(len(cell_template))}; got {len(parts)}: {_describe_structure(parts)}"
             )
         for part, (name, size) in zip(parts, cell_template):
@@ -291,7 +280,7 @@ def check_initial_state(layer: Any, inputs: Any, initial_state: Any) -> None:
     ...
     ValueError: GRU layer 'gru' expects 1 initial state [h]; got 2: [(1, 4), (1, 4)] (Keras 3 silently ignores the extra states of a one-state layer)
     """
-    _require_recurrent(layer, "check_initial_state")
+    require_recurrent(layer, "check_initial_state")
     input_shape = _shape_of(inputs, "inputs", "(batch, timesteps, features)")
     if len(input_shape) != 3:
         raise ValueError(
@@ -301,7 +290,7 @@ def check_initial_state(layer: Any, inputs: Any, initial_state: Any) -> None:
         return
     batch = input_shape[0]
     entries = list(initial_state) if _is_nested(initial_state) else [initial_state]
-    if not _is_bidirectional(layer):
+    if not is_bidirectional(layer):
         _check_rnn(layer, entries, batch, "")
         return
     forward, backward = layer.forward_layer, layer.backward_layer
@@ -310,7 +299,7 @@ def check_initial_state(layer: Any, inputs: Any, initial_state: Any) -> None:
     names = expected_initial_state(layer)
     if len(entries) != n_forward + n_backward:
         raise ValueError(
-            f"{_describe(layer)} expects {_count_text(n_forward + n_backward)}, forward then "
+            f"{describe(layer)} expects {_count_text(n_forward + n_backward)}, forward then "
             f"backward, {_names_text(names)}; got {len(entries)}: {_describe_structure(entries)}"
         )
     _check_rnn(forward, entries[:n_forward], batch, "fwd_")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from lstm_utils._flavour import class_names, flavour_of, keras_module
-from lstm_utils.states import _is_bidirectional
+from lstm_utils._layers import is_bidirectional
 
 __all__ = ["padding_mask", "cudnn_blockers"]
 
@@ -157,7 +157,7 @@ def cudnn_blockers(layer: Any, mask: Any = None) -> list[str]:
     if flavour is None:
         raise TypeError(f"expected a Keras LSTM or GRU layer, got {type(layer).__module__}.{type(layer).__name__}")
     mask_problems = _mask_problems(mask) if mask is not None else []
-    if _is_bidirectional(layer):
+    if is_bidirectional(layer):
         layer = layer.forward_layer  # both directions share the settings that matter here
     kinds = class_names(layer)
     kind = "LSTM" if "LSTM" in kinds else "GRU" if "GRU" in kinds else None

@@ -27,6 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from lstm_utils._layers import describe, stateful_layers
+from lstm_utils.states import get_states, set_states
+
 __all__ = ["save_states", "load_states"]
 
 FORMAT_KEY = "__format__"
@@ -51,19 +54,18 @@ def _fspath(path: Any) -> str:
 
 def _model_states(model: Any) -> dict[str, list[np.ndarray]]:
     """``{layer path: [state arrays]}`` for every stateful layer; raises if there is none."""
-    from lstm_utils.states import _describe, get_states, stateful_layers
 
     layers = stateful_layers(model)
     if not layers:
         raise ValueError(
-            f"{_describe(model)} holds no stateful recurrent layer, so it has no state to save "
+            f"{describe(model)} holds no stateful recurrent layer, so it has no state to save "
             "or load (layers created without stateful=True start from zeros on every call)"
         )
     paths = [path for path, _ in layers]
     repeated = sorted({path for path in paths if paths.count(path) > 1})
     if repeated:
         raise ValueError(
-            f"{_describe(model)} holds several stateful layers at the same path {repeated}, so their "
+            f"{describe(model)} holds several stateful layers at the same path {repeated}, so their "
             "states could not be told apart in the file: give them distinct names (name=...)"
         )
     return {path: get_states(layer) for path, layer in layers}
@@ -282,7 +284,6 @@ def load_states(model: Any, path: str | os.PathLike[str]) -> None:
     >>> np.array_equal(lstm_utils.get_states(fresh.layers[0])[0], lstm_utils.get_states(model.layers[0])[0])
     True
     """
-    from lstm_utils.states import set_states, stateful_layers
 
     target = _fspath(path)
     current = _model_states(model)

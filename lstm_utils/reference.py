@@ -18,20 +18,20 @@ from typing import Any
 
 import numpy as np
 
-from lstm_utils._flavour import class_names as _class_names, flavour_of, keras_module, to_numpy
-from lstm_utils.states import (
-    _cell_state_names,
-    _describe,
-    _flatten,
-    _is_bidirectional,
-    _is_recurrent,
+from lstm_utils._flavour import flavour_of, keras_module, to_numpy
+from lstm_utils._layers import (
+    cells_of,
+    describe,
+    flatten_states,
+    is_bidirectional,
+    require_recurrent,
+    state_labels,
 )
 
 __all__ = ["lstm_step", "gru_step", "simple_rnn_step", "reference_forward"]
 
 # Cell classes the reference reproduces, by class name, and how many states each carries.
 _CELL_STATES = {"LSTMCell": 2, "GRUCell": 1, "SimpleRNNCell": 1}
-_STATE_NAMES = {"LSTMCell": ("h", "c"), "GRUCell": ("h",), "SimpleRNNCell": ("h",)}
 _MERGE_MODES = ("concat", "sum", "ave", "mul")
 
 
@@ -304,30 +304,21 @@ def _cell_kind(cell: Any, layer: Any) -> str:
     if kind not in _CELL_STATES or flavour_of(cell) is None:
         raise NotImplementedError(
             f"the NumPy reference supports the Keras cells {sorted(_CELL_STATES)} "
-            f"(LSTM, GRU, SimpleRNN); {_describe(layer)} has a {kind}"
+            f"(LSTM, GRU, SimpleRNN); {describe(layer)} has a {kind}"
         )
     _check_activation(cell, "activation", "tanh")
     if kind != "SimpleRNNCell":
         _check_activation(cell, "recurrent_activation", "sigmoid")
     if getattr(cell, "kernel", None) is None:
         raise ValueError(
-            f"{_describe(layer)} is not built, so it has no weights yet: call it on an "
+            f"{describe(layer)} is not built, so it has no weights yet: call it on an "
             "input first (or call layer.build(input_shape))"
         )
     return kind
 
 
-def _cells_of(layer: Any) -> list[Any]:
-    cell = layer.cell
-    if "StackedRNNCells" in _class_names(cell):
-        return list(cell.cells)
-    return [cell]
-
-
 def _state_count(layer: Any) -> int:
-    if _is_bidirectional(layer):
-        return _state_count(layer.forward_layer) + _state_count(layer.backward_layer)
-    return len(_cell_state_names(layer.cell))
+    return len(state_labels(layer))
 
 
 def _stored_states(layer: Any) -> list[Any] | None:
@@ -337,7 +328,7 @@ def _stored_states(layer: Any) -> list[Any] | None:
     stored = getattr(layer, "states", None)
     if stored is None:
         return None
-    flat = _flatten(stored)
+    flat = flatten_states(stored)
     if not flat or any(s is None for s in flat):
         return None
     return flat
@@ -345,7 +336,7 @@ def _stored_states(layer: Any) -> list[Any] | None:
 
 def _check_layer(layer: Any) -> list[str]:
     """Check that the reference can reproduce a layer; return its cells' kinds."""
-    if _is_bidirectional(layer):
+    if is_bidirectional(layer):
         merge_mode = getattr(layer, "merge_mode", "concat")
         if merge_mode not in _MERGE_MODES:
             raise NotImplementedError(
@@ -354,20 +345,20 @@ def _check_layer(layer: Any) -> list[str]:
             )
         return _check_layer(layer.forward_layer) + _check_layer(layer.backward_layer)
     if getattr(layer, "time_major", False):
-        raise NotImplementedError(f"{_describe(layer)} has time_major=True; not supported")
+        raise NotImplementedError(f"{describe(layer)} has time_major=True; not supported")
     if not getattr(layer, "built", False):
         raise ValueError(
-            f"{_describe(layer)} is not built, so it has no weights yet: call it on an "
+            f"{describe(layer)} is not built, so it has no weights yet: call it on an "
             "input first (or call layer.build(input_shape))"
         )
-    return [_cell_kind(cell, layer) for cell in _cells_of(layer)]
+    return [_cell_kind(cell, layer) for cell in cells_of(layer)]
 
 
 def _run_cells(
     layer: Any, x: np.ndarray, states: list[np.ndarray] | None
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Run an RNN layer (one cell or stacked cells) over x, in the layer's own direction."""
-    cells = _cells_of(layer)
+    cells = cells_of(layer)
     kinds = _check_layer(layer)
     batch, timesteps = x.shape[0], x.shape[1]
     units = [int(cell.units) for cell in cells]
@@ -375,14 +366,10 @@ def _run_cells(
     first_kernel = to_numpy(cells[0].kernel)
     if x.shape[2] != first_kernel.shape[0]:
         raise ValueError(
-            f"{_describe(layer)} was built for {first_kernel.shape[0]} input features; "
+            f"{describe(layer)} was built for {first_kernel.shape[0]} input features; "
             f"x has {x.shape[2]} (shape {x.shape})"
         )
-    labels = [
-        f"{name}{index + 1 if len(cells) > 1 else ''}"
-        for index, kind in enumerate(kinds)
-        for name in _STATE_NAMES[kind]
-    ]
+    labels = state_labels(layer)
     if states is None:
         stored = _stored_states(layer)
         if stored is not None:
@@ -391,14 +378,14 @@ def _run_cells(
             states = [np.zeros((batch, u)) for u, n in zip(units, n_states) for _ in range(n)]
     if len(states) != sum(n_states):
         raise ValueError(
-            f"{_describe(layer)} has {sum(n_states)} states {labels}; "
+            f"{describe(layer)} has {sum(n_states)} states {labels}; "
             f"initial_state holds {len(states)}"
         )
     widths = [u for u, n in zip(units, n_states) for _ in range(n)]
     for label, state, width in zip(labels, states, widths):
         if state.shape != (batch, width):
             raise ValueError(
-                f"initial state {label} of {_describe(layer)} must have shape "
+                f"initial state {label} of {describe(layer)} must have shape "
                 f"(batch, units) = {(batch, width)}, got {state.shape}"
             )
     weights = []
@@ -495,26 +482,22 @@ def reference_forward(
     >>> ref_seq.shape, bool(np.allclose(seq, ref_seq, atol=1e-6)), bool(np.allclose(c, ref_c, atol=1e-6))
     ((2, 5, 4), True, True)
     """
-    if not _is_recurrent(layer):
-        raise TypeError(
-            "reference_forward expects a Keras recurrent layer (LSTM, GRU, SimpleRNN, RNN or "
-            f"Bidirectional) from keras/tf.keras or tf_keras, got {_describe(layer)}"
-        )
-    is_bidirectional = _is_bidirectional(layer)
+    require_recurrent(layer, "reference_forward")
+    bidirectional = is_bidirectional(layer)
     _check_layer(layer)
     x = _as_float64("x", x)
     if x.ndim != 3:
         raise ValueError(f"x must be 3-D (batch, timesteps, features), got shape {x.shape}")
     states = None
     if initial_state is not None:
-        states = [_as_float64("initial_state entry", s) for s in _flatten(initial_state)]
+        states = [_as_float64("initial_state entry", s) for s in flatten_states(initial_state)]
         expected = _state_count(layer)
         if len(states) != expected:
             raise ValueError(
-                f"{_describe(layer)} has {expected} state{'s' if expected != 1 else ''}; "
+                f"{describe(layer)} has {expected} state{'s' if expected != 1 else ''}; "
                 f"initial_state holds {len(states)}"
             )
-    if not is_bidirectional:
+    if not bidirectional:
         return _run_cells(layer, x, states)
 
     merge_mode = layer.merge_mode

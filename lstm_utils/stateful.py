@@ -13,13 +13,14 @@ Chapter 5, ``05_stateful_training.ipynb``, explains them; chapter 3,
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping
 from typing import Any, overload
 
 import numpy as np
 
 from lstm_utils._flavour import flavour_of, keras_module
+from lstm_utils._layers import check_int, stateful_layers
+from lstm_utils.states import state_variables
 
 __all__ = [
     "to_stateful_batches",
@@ -32,14 +33,6 @@ __all__ = [
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return int(value)
 
 
 def _as_array(value: Any, name: str) -> np.ndarray:
@@ -108,7 +101,7 @@ def to_stateful_batches(
     >>> chunks[..., 0].tolist()                # batch 0: window 0 of each; batch 1: window 1
     [[0, 1, 2], [6, 7, 8], [3, 4, 5], [9, 10, 11]]
     """
-    window = _positive_int(window, "window")
+    window = check_int("window", window)
     x = _as_array(x, "x")
     if x.ndim != 3:
         raise ValueError(
@@ -184,7 +177,7 @@ def from_stateful_batches(chunks: Any, *, batch: int) -> np.ndarray:
     >>> bool(np.array_equal(back, x))
     True
     """
-    batch = _positive_int(batch, "batch")
+    batch = check_int("batch", batch)
     chunks = _as_array(chunks, "chunks")
     if chunks.ndim < 2:
         raise ValueError(
@@ -234,8 +227,6 @@ def stateful_batch_size(model_or_layer: Any) -> int | None:
     >>> stateful_batch_size(keras.layers.GRU(2)) is None
     True
     """
-    from lstm_utils.states import state_variables, stateful_layers
-
     _require_keras(model_or_layer, "model_or_layer")
     sizes: dict[str, int] = {}
     for path, layer in stateful_layers(model_or_layer):
@@ -332,7 +323,7 @@ def check_batch(model: Any, x: Any, *, batch_size: int | None = None) -> int | N
     """
     _require_keras(model, "model")
     if batch_size is not None:
-        batch_size = _positive_int(batch_size, "batch_size")
+        batch_size = check_int("batch_size", batch_size)
     n_samples = _sample_count(x)
     stateful = stateful_batch_size(model)
     if stateful is None:
@@ -456,7 +447,7 @@ def with_batch_size(model: Any, batch_size: int, *, custom_objects: dict[str, An
     flavour = flavour_of(model)
     if flavour is None:
         raise TypeError(f"model must be a Keras model (keras, tf.keras or tf_keras), got {type(model).__name__}")
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = check_int("batch_size", batch_size)
     K = keras_module(flavour)
     if not isinstance(model, K.Model):
         raise TypeError(

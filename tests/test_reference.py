@@ -120,6 +120,9 @@ def test_stacked_cells_nested_and_flat_states(K: ModuleType) -> None:
     _assert_close([seq, k_h1, k_c1, k_h2], [ref_seq, *ref_states])
     flat_seq, flat_states = reference_forward(layer, x, [h1, c1, h2])
     np.testing.assert_array_equal(flat_seq, ref_seq)
+    assert len(flat_states) == len(ref_states) == 3
+    for flat, nested in zip(flat_states, ref_states):
+        np.testing.assert_array_equal(flat, nested)
 
 
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", "ave", "mul"])

@@ -42,8 +42,8 @@ EXPECTED_NAMES = {
     "gru": ["h"],
     "simple_rnn": ["h"],
     "rnn_lstm_cell": ["h", "c"],
-    "stacked_cells": ["cell 0 h", "cell 0 c", "cell 1 h"],
-    "bidirectional": ["forward h", "forward c", "backward h", "backward c"],
+    "stacked_cells": ["h1", "c1", "h2"],
+    "bidirectional": ["fwd_h", "fwd_c", "bwd_h", "bwd_c"],
 }
 
 
@@ -198,7 +198,7 @@ def test_failed_set_states_on_bidirectional_changes_neither_direction(K: ModuleT
     before = random_states(layer)
     set_states(layer, before)
     bad = [np.zeros((BATCH, UNITS))] * 3 + [np.zeros((BATCH, UNITS + 1))]
-    with pytest.raises(ValueError, match=r"state 'backward c'.*expected shape \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"state 'bwd_c'.*expected shape \(2, 4\)"):
         set_states(layer, bad)
     assert_unchanged(layer, before)
 
@@ -219,7 +219,7 @@ def test_unbuilt_layer_is_explained(K: ModuleType) -> None:
 
 @pytest.mark.parametrize("thing", [lambda K: K.layers.Dense(2), lambda K: np.zeros(3), lambda K: "lstm"])
 def test_not_a_recurrent_layer(K: ModuleType, thing: Any) -> None:
-    with pytest.raises(TypeError, match=r"expected a Keras recurrent layer .* got"):
+    with pytest.raises(TypeError, match=r"get_states expects a Keras recurrent layer .* got"):
         get_states(thing(K))
 
 
