@@ -5,55 +5,116 @@ either Keras version (``keras`` / ``tf.keras`` for Keras 3, ``tf_keras`` for Ker
 Classes that must subclass a Keras base class come in two twins: the Keras 3 class
 here (``lstm_utils.ResetStatesCallback``) and the Keras 2 one in ``lstm_utils.keras2``.
 
-Importing this package does not import TensorFlow or Keras; each name is loaded from
-its module on first use.
+Importing this package does not import TensorFlow or Keras: the functions import them
+when called, and the two Keras classes are made on first use.
+
+By concern (each module's docstring names the chapter that explains it):
+
+- state access (chapter 4): :func:`get_states`, :func:`set_states`, :func:`reset_states`,
+  :func:`state_variables`, :func:`state_names`, :func:`stateful_layers`
+- initial state (chapter 2): :func:`check_initial_state`, :func:`expected_initial_state`
+- NumPy reference (chapter 1): :func:`reference_forward`, :func:`lstm_step`,
+  :func:`gru_step`, :func:`simple_rnn_step`
+- stateful training (chapters 3 and 5): :func:`to_stateful_batches`,
+  :func:`from_stateful_batches`, :func:`stateful_batch_size`, :func:`check_batch`,
+  :func:`with_batch_size`, ``ResetStatesCallback``
+- replaced state lists (chapter 6): :func:`find_replaced_states`, :func:`explain_replaced_states`
+- learned initial state (chapter 8): ``TrainableInitialState``
+- saving state (chapter 9): :func:`save_states`, :func:`load_states`
+- masking (chapter 10): :func:`padding_mask`, :func:`cudnn_blockers`
+- chapters' own tools: :func:`check_parameters`, :func:`set_seed`, :func:`quiet_tensorflow`,
+  :func:`expect_error`, :func:`show_array`, :class:`VersionTable`, :func:`all_close`,
+  :func:`which_matches`
+
+Examples
+--------
+>>> import lstm_utils
+>>> lstm_utils.check_parameters(SEED=0, UNITS=(8, 1, 64))
+{'SEED': 0, 'UNITS': 8}
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from lstm_utils._keras_classes import KERAS_CLASSES, keras_class
+from lstm_utils.compare import DEFAULT_ATOL, all_close, max_difference, which_matches
+from lstm_utils.diagnostics import explain_replaced_states, find_replaced_states
+from lstm_utils.display import ExpectedError, VersionTable, expect_error, show_array
+from lstm_utils.initial_state import check_initial_state, expected_initial_state
+from lstm_utils.masking import cudnn_blockers, padding_mask
+from lstm_utils.persistence import load_states, save_states
+from lstm_utils.reference import gru_step, lstm_step, reference_forward, simple_rnn_step
+from lstm_utils.repro import MAX_SEED, check_int_parameter, check_parameters, quiet_tensorflow, set_seed
+from lstm_utils.stateful import (
+    check_batch,
+    from_stateful_batches,
+    stateful_batch_size,
+    to_stateful_batches,
+    with_batch_size,
+)
+from lstm_utils.states import get_states, reset_states, set_states, state_names, state_variables, stateful_layers
 
 __version__ = "0.2.0"
 
-# Modules whose ``__all__`` names are exported here. A module that defines Keras
-# subclasses lists factories in ``KERAS_CLASSES`` ({class name: factory(keras module)}).
-_MODULES = (
-    "states",
-    "reference",
-    "initial_state",
-    "stateful",
-    "callbacks",
-    "diagnostics",
-    "layers",
-    "persistence",
-    "masking",
-    "repro",
-    "display",
-)
+__all__ = [
+    "DEFAULT_ATOL",
+    "MAX_SEED",
+    "ExpectedError",
+    "ResetStatesCallback",
+    "TrainableInitialState",
+    "VersionTable",
+    "all_close",
+    "check_batch",
+    "check_initial_state",
+    "check_int_parameter",
+    "check_parameters",
+    "cudnn_blockers",
+    "expect_error",
+    "expected_initial_state",
+    "explain_replaced_states",
+    "find_replaced_states",
+    "from_stateful_batches",
+    "get_states",
+    "gru_step",
+    "load_states",
+    "lstm_step",
+    "max_difference",
+    "padding_mask",
+    "quiet_tensorflow",
+    "reference_forward",
+    "reset_states",
+    "save_states",
+    "set_seed",
+    "set_states",
+    "show_array",
+    "simple_rnn_step",
+    "state_names",
+    "state_variables",
+    "stateful_batch_size",
+    "stateful_layers",
+    "to_stateful_batches",
+    "which_matches",
+    "with_batch_size",
+]
+
+if TYPE_CHECKING:
+    # Made on first use (below); for the type checker they are Keras classes of unknown detail.
+    ResetStatesCallback: Any
+    TrainableInitialState: Any
+else:
+
+    def __getattr__(name: str) -> type:
+        # Only the Keras subclasses load lazily; every other name above is a plain import.
+        if name not in KERAS_CLASSES:
+            raise AttributeError(f"module 'lstm_utils' has no attribute {name!r}")
+        cls = keras_class(name, "keras", "lstm_utils")
+        globals()[name] = cls
+        return cls
 
 
-def _load(name: str) -> Any:
-    for module_name in _MODULES:
-        try:
-            module = importlib.import_module(f"{__name__}.{module_name}")
-        except ModuleNotFoundError as error:
-            if error.name == f"{__name__}.{module_name}":
-                continue  # a module planned for a later chapter
-            raise
-        except Exception as error:  # keep a broken module from looking like a missing name
-            raise ImportError(f"lstm_utils.{module_name} failed to import: {error!r}") from error
-        if name in getattr(module, "__all__", ()):
-            return getattr(module, name)
-        factory = getattr(module, "KERAS_CLASSES", {}).get(name)
-        if factory is not None:
-            return factory(importlib.import_module("keras"))
-    raise AttributeError(f"module 'lstm_utils' has no attribute {name!r}")
-
-
-def __getattr__(name: str) -> Any:
-    if name.startswith("__"):
-        raise AttributeError(name)
-    value = _load(name)
-    globals()[name] = value
-    return value
+def __dir__() -> list[str]:
+    # The public names and the submodules, not the helpers imported to build them.
+    modules = {name for name, value in globals().items() if isinstance(value, ModuleType) and not name.startswith("_")}
+    return sorted({*__all__, "__version__", *modules})

@@ -19,7 +19,8 @@ def test_twins_subclass_their_own_keras(K: ModuleType) -> None:
     cls = _callback_class(K)
     assert cls.__name__ == "ResetStatesCallback"
     assert issubclass(cls, K.callbacks.Callback)
-    assert cls is lstm_utils.callbacks.make_reset_states_callback(K)  # one class per version
+    assert issubclass(cls, lstm_utils.callbacks.ResetStatesLogic)
+    assert lstm_utils.callbacks.reset_states_callback_class(K) is cls, "one class per Keras package"
 
 
 class _Recorder:

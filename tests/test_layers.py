@@ -45,8 +45,28 @@ def values(layer) -> list[np.ndarray]:
 def test_twins_subclass_their_own_keras(K):
     cls = layer_class(K)
     assert issubclass(cls, K.layers.Layer)
+    assert issubclass(cls, lstm_utils.layers.TrainableInitialStateLogic)
     assert cls.__name__ == "TrainableInitialState"
-    assert cls is layer_class(K)  # the factory is cached
+    other = tf_keras_or_keras(K)
+    assert not issubclass(cls, other.layers.Layer), "each twin subclasses its own Keras only"
+
+
+def test_the_factory_makes_one_class_per_keras(K):
+    # Every call after the first must return the registered class: a second class would
+    # replace it in Keras's registry, and models loaded later would hold instances of a
+    # class that is not lstm_utils.TrainableInitialState.
+    first = layer_class(K)
+    again = lstm_utils.layers.trainable_initial_state_class(K)
+    assert again is first
+    assert K.saving.get_registered_object("lstm_utils>TrainableInitialState") is first
+
+
+def tf_keras_or_keras(K: ModuleType) -> ModuleType:
+    """The other Keras package."""
+    import keras
+    import tf_keras
+
+    return tf_keras if K is keras else keras
 
 
 def test_registered_for_loading_without_custom_objects(K):
@@ -155,14 +175,24 @@ def test_config_round_trip(K):
     "kwargs, match",
     [
         ({"units": 0}, r"units must be a positive integer, got 0"),
-        ({"units": 2.5}, r"units must be a positive integer, got 2\.5"),
-        ({"units": True}, r"units must be a positive integer, got True"),
         ({"units": 4, "num_states": 0}, r"num_states must be a positive integer, got 0"),
-        ({"units": 4, "num_states": "2"}, r"num_states must be a positive integer, got '2'"),
         ({"units": 4, "initializer": "no_such_init"}, r"initializer must be a Keras initializer.*'no_such_init'"),
         ({"units": 4, "initializer": None}, r"initializer must be a Keras initializer.*None"),
     ],
 )
 def test_bad_arguments(K, kwargs, match):
     with pytest.raises(ValueError, match=match):
+        layer_class(K)(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"units": 2.5}, r"units must be a positive integer, got 2\.5 \(float\)"),
+        ({"units": True}, r"units must be a positive integer, got True \(bool\)"),
+        ({"units": 4, "num_states": "2"}, r"num_states must be a positive integer, got '2' \(str\)"),
+    ],
+)
+def test_arguments_of_the_wrong_type(K, kwargs, match):
+    with pytest.raises(TypeError, match=match):
         layer_class(K)(**kwargs)
