@@ -11,7 +11,11 @@ from collections.abc import Iterator
 
 import numpy as np
 
-__all__ = ["ExpectedError", "expect_error", "show_array"]
+__all__ = ["ExpectedError", "VersionTable", "expect_error", "show_array"]
+
+VERSIONS = ("Keras 3", "Keras 2")
+"""The column names of every side-by-side table, in order."""
+_HEADERS = {"Keras 3": "Keras 3 (`keras`, `tf.keras`)", "Keras 2": "Keras 2 (`tf_keras`)"}
 
 
 class ExpectedError:
@@ -138,3 +142,91 @@ def show_array(name: str, value: object, precision: int = 4) -> None:
     )
     separator = "\n" if "\n" in text else " "
     print(f"{name} {array.shape}:{separator}{text}")
+
+
+class VersionTable:
+    """Facts a chapter established on Keras 3 and Keras 2, collected as it runs, shown as one table.
+
+    Every chapter ends with such a table; building it from the results the cells computed
+    (rather than typing it) keeps it true. A row is a case; each version's cell is what that
+    version did, recorded by the cell that ran it. A version with nothing recorded shows ``—``.
+
+    Parameters
+    ----------
+    first_column : str
+        The heading of the case column (``"case"``, ``"how"``, ``"situation"``).
+
+    Examples
+    --------
+    >>> table = VersionTable("how")
+    >>> for version in ("Keras 3", "Keras 2"):
+    ...     table.record("`reset_states(states=...)`", version, "works" if version == "Keras 2" else "TypeError")
+    >>> table.add("`reset_state()`", "zeros the state", "zeros the state")
+    >>> print(table.markdown())
+    | how | Keras 3 (`keras`, `tf.keras`) | Keras 2 (`tf_keras`) |
+    |---|---|---|
+    | `reset_states(states=...)` | TypeError | works |
+    | `reset_state()` | zeros the state | zeros the state |
+    >>> table.result("`reset_state()`", "Keras 2")
+    'zeros the state'
+    """
+
+    def __init__(self, first_column: str = "case") -> None:
+        if not isinstance(first_column, str) or not first_column.strip():
+            raise TypeError(f"first_column must be a non-empty str, got {first_column!r}")
+        self.first_column = first_column
+        self._rows: dict[str, dict[str, str]] = {}
+
+    def record(self, case: str, version: str, result: object) -> None:
+        """Record what ``version`` (``"Keras 3"`` or ``"Keras 2"``) did in ``case``; a later record replaces it."""
+        if not isinstance(case, str) or not case.strip():
+            raise TypeError(f"case must be a non-empty str, got {case!r}")
+        if version not in VERSIONS:
+            raise ValueError(f"version must be one of {VERSIONS}, got {version!r}")
+        self._rows.setdefault(case, {})[version] = str(result)
+
+    def add(self, case: str, keras3: object, keras2: object) -> None:
+        """Record a whole row at once: what Keras 3 and what Keras 2 did in ``case``."""
+        self.record(case, "Keras 3", keras3)
+        self.record(case, "Keras 2", keras2)
+
+    def result(self, case: str, version: str) -> str:
+        """What was recorded for ``case`` and ``version``; ``KeyError`` if nothing was."""
+        try:
+            return self._rows[case][version]
+        except KeyError:
+            raise KeyError(f"nothing recorded for case {case!r} on {version!r}") from None
+
+    @property
+    def cases(self) -> list[str]:
+        """The cases, in the order they were first recorded."""
+        return list(self._rows)
+
+    def markdown(self) -> str:
+        """The table as Markdown, one row per case in the order first recorded."""
+        def cell(text: str) -> str:
+            return text.replace("|", "\\|").replace("\n", " ")
+
+        lines = [f"| {cell(self.first_column)} | {_HEADERS['Keras 3']} | {_HEADERS['Keras 2']} |", "|---|---|---|"]
+        for case, results in self._rows.items():
+            keras3, keras2 = (cell(results.get(version, "—")) for version in VERSIONS)
+            lines.append(f"| {cell(case)} | {keras3} | {keras2} |")
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown()
+
+    def show(self) -> None:
+        """Display the table in a notebook (as Markdown), or print it elsewhere."""
+        try:
+            from IPython.display import Markdown, display
+        except ImportError:  # no IPython: a plain script
+            print(self.markdown())
+            return
+        display(Markdown(self.markdown()))
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __repr__(self) -> str:
+        return f"VersionTable({self.first_column!r}, {len(self)} cases)"

@@ -15,10 +15,16 @@ import os
 import random
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
-__all__ = ["check_int_parameter", "quiet_tensorflow", "set_seed"]
+from lstm_utils._layers import check_int
+
+__all__ = ["MAX_SEED", "check_int_parameter", "check_parameters", "quiet_tensorflow", "set_seed"]
+
+MAX_SEED = 2**32 - 1
+"""The largest seed :func:`set_seed` accepts (NumPy's limit); chapters accept ``SEED`` in ``0 .. MAX_SEED``."""
 
 
 @contextlib.contextmanager
@@ -89,14 +95,16 @@ def set_seed(seed: int, *, deterministic_ops: bool = True) -> None:
     Parameters
     ----------
     seed : int
-        A non-negative integer.
+        An integer from 0 to ``MAX_SEED`` (``2**32 - 1``, the largest seed NumPy takes).
     deterministic_ops : bool
         Call ``tf.config.experimental.enable_op_determinism()`` when TensorFlow is imported.
 
     Raises
     ------
+    TypeError
+        If ``seed`` is not an integer.
     ValueError
-        If ``seed`` is not a non-negative integer.
+        If it lies outside ``0 .. MAX_SEED``. Nothing has been seeded then.
 
     Examples
     --------
@@ -106,9 +114,7 @@ def set_seed(seed: int, *, deterministic_ops: bool = True) -> None:
     >>> a == b
     True
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
+    seed = check_int("seed", seed, 0, MAX_SEED)  # before anything is seeded: all or nothing
     random.seed(seed)
     np.random.seed(seed)
     if "keras" in sys.modules:
@@ -123,11 +129,10 @@ def set_seed(seed: int, *, deterministic_ops: bool = True) -> None:
 
 
 def check_int_parameter(name: str, value: object, low: int, high: int | None = None) -> int:
-    """Check a chapter parameter (set by hand or by papermill): an integer in ``[low, high]``.
+    """Check one chapter parameter (set by hand or by papermill): an integer in ``[low, high]``.
 
-    Every chapter starts with a ``parameters`` cell (seed and sizes) that papermill can
-    override; the next cell checks each value with this function, so that a nonsense
-    value stops the chapter at once with a message that names it.
+    Chapters check all their parameters at once with :func:`lstm_utils.check_parameters`;
+    this is the check it makes for each.
 
     Parameters
     ----------
@@ -145,8 +150,10 @@ def check_int_parameter(name: str, value: object, low: int, high: int | None = N
 
     Raises
     ------
+    TypeError
+        If ``value`` is not an integer.
     ValueError
-        If ``value`` is not an integer in range.
+        If it is out of range, or the range itself is empty.
 
     Examples
     --------
@@ -157,9 +164,61 @@ def check_int_parameter(name: str, value: object, low: int, high: int | None = N
     ...
     ValueError: SEED must be an integer >= 0, got -1
     """
-    allowed = f">= {low}" if high is None else f"between {low} and {high}"
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
-    if value < low or (high is not None and value > high):
-        raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
-    return int(value)
+    return check_int(name, value, low, high)
+
+
+def check_parameters(*, SEED: object, **sizes: tuple[Any, ...]) -> dict[str, int]:
+    """Check a chapter's parameters in one call: ``SEED`` and each size against its range.
+
+    Every chapter starts with a ``parameters`` cell that papermill can override; the
+    next cell calls this before anything slow happens, so that a value outside the range
+    where every assert of the chapter holds stops the chapter at once, with a message that
+    names the parameter and, where given, why the range ends there.
+
+    Parameters
+    ----------
+    SEED : int
+        Always checked against ``0 .. MAX_SEED`` (``2**32 - 1``), the seeds
+        :func:`set_seed` takes, in every chapter alike.
+    **sizes : tuple
+        ``NAME=(value, low, high)`` or ``NAME=(value, low, high, reason)``: the value, its
+        smallest and largest allowed value (``high`` may be ``None``), and the reason for
+        the range, printed when the value is refused.
+
+    Returns
+    -------
+    dict of str to int
+        Every parameter as a plain ``int``, ``SEED`` first.
+
+    Raises
+    ------
+    TypeError
+        If a value is not an integer, or a size is not given as such a tuple.
+    ValueError
+        If a value is out of its range (the message names it and gives the reason).
+
+    Examples
+    --------
+    >>> check_parameters(SEED=0, UNITS=(8, 1, 64), BATCH=(2, 2, 64, "two rows at least, to tell rows apart"))
+    {'SEED': 0, 'UNITS': 8, 'BATCH': 2}
+    >>> check_parameters(SEED=0, BATCH=(1, 2, 64, "two rows at least, to tell rows apart"))
+    Traceback (most recent call last):
+    ...
+    ValueError: BATCH must be an integer between 2 and 64, got 1: two rows at least, to tell rows apart
+    """
+    checked = {"SEED": check_int("SEED", SEED, 0, MAX_SEED)}
+    for name, spec in sizes.items():
+        if not isinstance(spec, tuple) or len(spec) not in (3, 4):
+            raise TypeError(
+                f"check_parameters: give {name} as ({name}, low, high) or ({name}, low, high, reason), got {spec!r}"
+            )
+        value, low, high, *reason = spec
+        if reason and not isinstance(reason[0], str):
+            raise TypeError(f"check_parameters: the reason for {name}'s range must be a str, got {reason[0]!r}")
+        try:
+            checked[name] = check_int(name, value, low, high)
+        except ValueError as error:
+            if not reason:
+                raise
+            raise ValueError(f"{error}: {reason[0]}") from None
+    return checked

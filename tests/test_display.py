@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lstm_utils import expect_error, show_array
+from lstm_utils import VersionTable, expect_error, show_array
 
 
 def test_expect_error_prints_a_stable_message(capsys: pytest.CaptureFixture[str]) -> None:
@@ -42,3 +42,42 @@ def test_expect_error_shortens_long_messages(capsys: pytest.CaptureFixture[str])
 def test_show_array_rounds_and_never_prints_negative_zero(capsys: pytest.CaptureFixture[str]) -> None:
     show_array("x", np.array([[-0.00001, 1.23456]]), precision=3)
     assert capsys.readouterr().out == "x (1, 2): [[0.    1.235]]\n"
+
+
+def test_version_table_keeps_the_order_cases_were_first_recorded() -> None:
+    table = VersionTable("how")
+    table.record("b", "Keras 2", "works")
+    table.record("a", "Keras 3", "TypeError")
+    table.record("b", "Keras 3", "fails | silently")
+    table.record("a", "Keras 3", "ValueError")  # a later record replaces the earlier one
+    assert table.cases == ["b", "a"] and len(table) == 2
+    assert table.markdown().splitlines() == [
+        "| how | Keras 3 (`keras`, `tf.keras`) | Keras 2 (`tf_keras`) |",
+        "|---|---|---|",
+        "| b | fails \\| silently | works |",
+        "| a | ValueError | — |",
+    ]
+    assert table.result("a", "Keras 3") == "ValueError"
+    with pytest.raises(KeyError, match="nothing recorded for case 'a' on 'Keras 2'"):
+        table.result("a", "Keras 2")
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda t: t.record("case", "Keras 4", "x"), ValueError, r"version must be one of \('Keras 3', 'Keras 2'\), got 'Keras 4'"),
+        (lambda t: t.record("", "Keras 3", "x"), TypeError, "case must be a non-empty str"),
+        (lambda t: t.record(3, "Keras 3", "x"), TypeError, "case must be a non-empty str, got 3"),
+    ],
+)
+def test_version_table_refuses_bad_records_and_keeps_what_it_had(call, error, match) -> None:
+    table = VersionTable()
+    table.add("kept", "works", "works")
+    with pytest.raises(error, match=match):
+        call(table)
+    assert table.cases == ["kept"]
+
+
+def test_version_table_needs_a_heading() -> None:
+    with pytest.raises(TypeError, match="first_column must be a non-empty str"):
+        VersionTable("")
