@@ -1,0 +1,128 @@
+"""Every chapter's text source (``chapters/NN_slug.md``) has the cells of its notebook.
+
+The ``.md`` (MyST Markdown, paired by ``jupytext.toml``) is what people edit; the ``.ipynb``
+is the same cells with outputs, written by ``make execute`` (tools/execute_chapters.py).
+Here, with no kernel: every notebook has its ``.md`` and every ``.md`` its notebook, and the
+two have the same cells (type, source, tags), so an edit made to one file only fails.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+import yaml
+from jupytext.config import JupytextConfiguration, load_jupytext_configuration_file
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+SOURCES = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.md"))
+
+Cell = tuple[str, str, tuple[str, ...]]  # type, source, tags
+
+
+def config() -> JupytextConfiguration:
+    return load_jupytext_configuration_file(str(ROOT / "jupytext.toml"))
+
+
+def read_source(path: Path) -> nbformat.NotebookNode:
+    """Read a ``.md`` as ``tools/execute_chapters.py`` does (see ``read_text_notebook`` there)."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        return jupytext.reads(text, fmt="md:myst", config=config())
+    except yaml.reader.ReaderError:  # Jupytext's format detection chokes on a control character
+        from jupytext.formats import rearrange_jupytext_metadata
+        from jupytext.jupytext import TextNotebookConverter
+
+        notebook = TextNotebookConverter("md:myst", config()).reads(text)
+        rearrange_jupytext_metadata(notebook.metadata)
+        return notebook
+
+
+def cells(notebook: nbformat.NotebookNode) -> list[Cell]:
+    return [(cell.cell_type, cell.source, tuple(cell.metadata.get("tags", []))) for cell in notebook.cells]
+
+
+def first_line(cell: Cell) -> str:
+    return repr(cell[1].splitlines()[0] if cell[1].strip() else cell[1])
+
+
+def describe(index: int, md: Cell, ipynb: Cell) -> str:
+    """Say how cell ``index`` differs between the two files, quoting the first line that does."""
+    if md[0] != ipynb[0]:
+        return f"cell {index} is a {md[0]} cell in the .md, a {ipynb[0]} cell in the .ipynb"
+    if md[1] != ipynb[1]:
+        a, b = md[1].splitlines(), ipynb[1].splitlines()
+        if a == b:
+            return f"cell {index} ({md[0]}) source differs in line endings or a final newline"
+        line = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        return (f"cell {index} ({md[0]}) source, line {line + 1}:\n"
+                f"      .md:    {a[line] if line < len(a) else '<no such line>'!r}\n"
+                f"      .ipynb: {b[line] if line < len(b) else '<no such line>'!r}")
+    return f"cell {index} ({md[0]}) tags: .md {list(md[2])}, .ipynb {list(ipynb[2])}"
+
+
+def differences(md: list[Cell], ipynb: list[Cell]) -> list[str]:
+    """The cells added, removed or changed between the ``.md`` and the ``.ipynb`` (numbered as in the .md)."""
+    found = []
+    matcher = difflib.SequenceMatcher(None, md, ipynb, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        paired = min(i2 - i1, j2 - j1)
+        found += [describe(i1 + k, md[i1 + k], ipynb[j1 + k]) for k in range(paired)]
+        found += [f"cell {i} ({md[i][0]}) is in the .md only: {first_line(md[i])}" for i in range(i1 + paired, i2)]
+        found += [f"cell {j} of the .ipynb ({ipynb[j][0]}) is not in the .md: {first_line(ipynb[j])}"
+                  for j in range(j1 + paired, j2)]
+    return found
+
+
+def chapter_id(path: Path) -> str:
+    return path.stem
+
+
+def test_there_are_sources() -> None:
+    assert CHAPTERS and SOURCES, "no chapters/NN_slug.ipynb, or no chapters/NN_slug.md, found"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=chapter_id)
+def test_every_notebook_has_its_source(path: Path) -> None:
+    if not path.with_suffix(".md").exists():
+        pytest.fail(
+            f"chapters/{path.name} has no text source chapters/{path.stem}.md: create it with "
+            f"`.venv/bin/python tools/execute_chapters.py --md-from-ipynb chapters/{path.name}` "
+            f"(or `make execute CHAPTERS=chapters/{path.name}`, which also re-executes it)",
+            pytrace=False,
+        )
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=chapter_id)
+def test_every_source_has_its_notebook(path: Path) -> None:
+    if not path.with_suffix(".ipynb").exists():
+        pytest.fail(
+            f"chapters/{path.name} has no notebook: run `make execute CHAPTERS=chapters/{path.stem}.ipynb`"
+            f" (and list the chapter in _toc.yml)",
+            pytrace=False,
+        )
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=chapter_id)
+def test_source_and_notebook_have_the_same_cells(path: Path) -> None:
+    source = path.with_suffix(".md")
+    if not source.exists():
+        pytest.skip(f"{source.name} is missing (reported by test_every_notebook_has_its_source)")
+    found = differences(cells(read_source(source)), cells(nbformat.read(path, as_version=4)))
+    if not found:
+        return
+    shown = "\n  ".join(found[:5]) + ("\n  ..." if len(found) > 5 else "")
+    pytest.fail(
+        f"chapters/{source.name} and chapters/{path.name} differ:\n  {shown}\n"
+        f"The .md is the source. After editing it, run `make execute CHAPTERS=chapters/{path.name}` "
+        f"(updates the .ipynb from the .md and re-executes it). If the change was made in the .ipynb, "
+        f"make it in the .md instead, or keep it with `.venv/bin/python tools/execute_chapters.py "
+        f"--md-from-ipynb chapters/{path.name}` and then run `make execute`.",
+        pytrace=False,
+    )
