@@ -213,6 +213,7 @@ def check_int(name: str, value: Any, low: int = 1, high: int | None = None) -> i
         allowed = f"an integer between {low} and {high}"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be {allowed}, got {value!r} ({type(value).__name__})")
-    if value < low or (high is not None and value > high):
+    number = int(value)
+    if number < low or (high is not None and number > high):
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    return int(value)
+    return number

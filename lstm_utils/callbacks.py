@@ -23,7 +23,7 @@ else:
     _CallbackBase = object
 
 
-class ResetStatesLogic(_CallbackBase):
+class ResetStatesLogic(_CallbackBase):  # type: ignore[misc]  # a mixin for a Keras class
     """Zero every stateful recurrent layer of the model at the start of each epoch.
 
     A stateful model carries its state from batch to batch, and from the last batch of

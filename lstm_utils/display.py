@@ -223,7 +223,7 @@ class VersionTable:
         except ImportError:  # no IPython: a plain script
             print(self.markdown())
             return
-        display(Markdown(self.markdown()))
+        display(Markdown(self.markdown()))  # type: ignore[no-untyped-call]
 
     def __len__(self) -> int:
         return len(self._rows)

@@ -54,7 +54,7 @@ def _weight_names(num_states: int) -> list[str]:
     return [f"state{index}_0" for index in range(num_states)]
 
 
-class TrainableInitialStateLogic(_LayerBase):
+class TrainableInitialStateLogic(_LayerBase):  # type: ignore[misc]  # a mixin for a Keras class
     """A learned initial state for an RNN layer, broadcast to the batch it is called on.
 
     The layer owns ``num_states`` trainable weights of shape ``(1, units)``, made with

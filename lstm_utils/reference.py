@@ -219,6 +219,7 @@ def gru_step(
         "gru_step", 3, x_t, h, kernel, recurrent_kernel, bias, [(2, n)] if reset_after else [(n,)]
     )
     units = h.shape[1]
+    input_bias: np.ndarray | float
     if bias is None:
         input_bias, recurrent_bias = 0.0, np.zeros(3 * units)
     elif reset_after:
@@ -234,7 +235,8 @@ def gru_step(
         hh = np.tanh(x_h + r * (h @ U_h + b_h))
     else:
         hh = np.tanh(x_h + (r * h) @ U_h)
-    return z * h + (1.0 - z) * hh
+    h_new: np.ndarray = z * h + (1.0 - z) * hh
+    return h_new
 
 
 def simple_rnn_step(
