@@ -174,6 +174,11 @@ def get_states(layer: Any) -> list[np.ndarray]:
 
 
 def _as_array(value: Any, name: str, layer: Any) -> np.ndarray:
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(
+            f"state {name!r} of {describe(layer)}: got a masked array; a state has no missing "
+            "entries, so fill them first (numpy.ma.filled(value, 0.0))"
+        )
     try:
         array = to_numpy(value)
     except Exception as error:  # anything NumPy cannot turn into an array
@@ -181,15 +186,13 @@ def _as_array(value: Any, name: str, layer: Any) -> np.ndarray:
             f"state {name!r} of {describe(layer)}: expected a numeric array or tensor, "
             f"got {type(value).__name__} ({error})"
         ) from error
-    if array.dtype == object or not (
-        np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.bool_)
-    ):
-        raise TypeError(
-            f"state {name!r} of {describe(layer)}: expected a numeric array or tensor, "
-            f"got dtype {array.dtype} from a {type(value).__name__}"
-        )
     if np.issubdtype(array.dtype, np.complexfloating):
         raise TypeError(f"state {name!r} of {describe(layer)}: expected real numbers, got dtype {array.dtype}")
+    if array.dtype.kind not in "fiu":  # bool, timedelta, datetime, strings, objects: not a state
+        raise TypeError(
+            f"state {name!r} of {describe(layer)}: expected a numeric array or tensor (float or integer), "
+            f"got dtype {array.dtype} from a {type(value).__name__}"
+        )
     return array
 
 
@@ -262,7 +265,16 @@ def set_states(layer: Any, states: Sequence[Any]) -> None:
             )
         if not np.all(np.isfinite(array)):
             raise ValueError(f"state {name!r} of {describe(layer)}: got NaN or infinite values")
-        arrays.append(array.astype(_dtype_name(variable)))
+        dtype = _dtype_name(variable)
+        with np.errstate(over="ignore"):
+            converted = array.astype(dtype)
+        if not np.all(np.isfinite(converted)):
+            largest = float(np.max(np.abs(array)))
+            raise ValueError(
+                f"state {name!r} of {describe(layer)}: values up to {largest:.3g} overflow to infinity "
+                f"in the state's dtype {dtype} (largest finite: {float(np.finfo(dtype).max):.3g})"
+            )
+        arrays.append(converted)
     for variable, array in zip(variables, arrays):
         variable.assign(array)
 

@@ -180,6 +180,11 @@ def assert_unchanged(layer: Any, before: list[np.ndarray]) -> None:
         (lambda h, c: [h, np.full((2, 4), "a")], TypeError, r"state 'c'.*expected a numeric array.*got dtype <U1"),
         (lambda h, c: [h, None], TypeError, r"state 'c'.*expected a numeric array"),
         (lambda h, c: np.stack([h, c]), TypeError, r"expected a list of 2 arrays.*got a ndarray"),
+        # float64 values that are finite but overflow when stored in the float32 state
+        (lambda h, c: [h, np.full((2, 4), 1e39)], ValueError, r"state 'c'.*up to 1e\+39 overflow to infinity in the state's dtype float32"),
+        (lambda h, c: [h, np.ones((2, 4), bool)], TypeError, r"state 'c'.*expected a numeric array.*got dtype bool"),
+        (lambda h, c: [h, np.ones((2, 4), "timedelta64[s]")], TypeError, r"state 'c'.*got dtype timedelta64\[s\]"),
+        (lambda h, c: [h, np.ma.masked_array(np.ones((2, 4)), mask=np.eye(2, 4))], TypeError, r"state 'c'.*masked array.*numpy.ma.filled"),
     ],
 )
 def test_set_states_rejects_bad_values_and_changes_nothing(
@@ -282,3 +287,15 @@ def test_import_does_not_import_tensorflow() -> None:
 def test_unknown_attribute() -> None:
     with pytest.raises(AttributeError, match="no attribute 'no_such_helper'"):
         lstm_utils.no_such_helper  # noqa: B018
+
+
+def test_a_class_instead_of_a_layer_is_named_as_such(K: ModuleType) -> None:
+    with pytest.raises(TypeError, match=r"get_states expects a Keras recurrent layer .* got the class .*LSTM itself, not an instance"):
+        get_states(K.layers.LSTM)
+
+
+def test_a_state_entry_replaced_by_none_is_not_called_unbuilt(K: ModuleType) -> None:
+    layer, before = built_lstm(K)
+    layer.states[0] = None
+    with pytest.raises(TypeError, match=r"entry 0 of layer.states is None, not a state variable: an entry of layer.states was replaced"):
+        get_states(layer)
