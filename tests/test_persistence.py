@@ -284,3 +284,184 @@ def test_missing_directory_is_an_error_that_writes_nothing(K: ModuleType, tmp_pa
     with pytest.raises(FileNotFoundError):
         lstm_utils.save_states(model, tmp_path / "missing" / "s.npz")
     assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------- files save_states must not destroy
+
+
+def test_save_states_never_overwrites_a_file_it_did_not_write(K: ModuleType, tmp_path: Path) -> None:
+    model = build(K, top=None)
+    weights = tmp_path / "w.weights.h5"
+    model.save_weights(weights)
+    before = weights.read_bytes()
+    with pytest.raises(FileExistsError, match=r"w.weights.h5' exists and is not a states file written by save_states"):
+        lstm_utils.save_states(model, weights)
+    assert weights.read_bytes() == before
+    other_npz = tmp_path / "data.npz"
+    write_npz(other_npz, {"x": np.arange(3)})
+    before = other_npz.read_bytes()
+    with pytest.raises(FileExistsError, match=r"data.npz' exists and is not a states file.*without one"):
+        lstm_utils.save_states(model, other_npz)
+    assert other_npz.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["data.npz", "w.weights.h5"]
+
+
+def test_save_states_refuses_links_and_special_files(K: ModuleType, tmp_path: Path) -> None:
+    model = build(K, top=None)
+    real = tmp_path / "real.npz"
+    lstm_utils.save_states(model, real)
+    link = tmp_path / "link.npz"
+    link.symlink_to(real)
+    with pytest.raises(ValueError, match=r"link.npz' is a symbolic link.*Give the path the link points to"):
+        lstm_utils.save_states(model, link)
+    assert link.is_symlink()
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match=r"pipe' is not a regular file \(a device, FIFO or socket\)"):
+        lstm_utils.save_states(model, fifo)
+    with pytest.raises(ValueError, match=r"pipe' is not a regular file"):
+        lstm_utils.load_states(model, fifo)
+    assert sorted(os.listdir(tmp_path)) == ["link.npz", "pipe", "real.npz"]
+
+
+def test_non_finite_states_are_refused_before_anything_is_written(K: ModuleType, tmp_path: Path) -> None:
+    model = build(K, top=None)
+    layer = layers_of(model)["bidi"]
+    layer.forward_layer.states[1].assign(np.full((BATCH, 4), np.nan, "float32"))  # a diverged model
+    with pytest.raises(ValueError, match=r"states \['bidi/1'\] hold NaN.*nothing was written.*reset_states"):
+        lstm_utils.save_states(model, tmp_path / "s.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_long_file_name_fits(K: ModuleType, tmp_path: Path) -> None:
+    model = build(K, top=None)
+    saved = fill(model, seed=14)
+    target = tmp_path / ("s" * 251 + ".npz")  # 255 characters, the usual limit of a name
+    lstm_utils.save_states(model, target)
+    fill(model, seed=15)
+    lstm_utils.load_states(model, target)
+    assert_same(snapshot(model), saved)
+
+
+def test_temporary_files_of_killed_saves_are_removed_by_the_next_save(K: ModuleType, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    model = build(K, top=None)
+    target = tmp_path / "s.npz"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    prefix = persistence._temporary_prefix(str(target))
+    abandoned = tmp_path / f"{prefix}{int(dead.stdout)}.x1y2z3.tmp"
+    abandoned.write_bytes(b"PK half a save")
+    alive = tmp_path / f"{prefix}1.x1y2z3.tmp"  # pid 1 is alive: a save under way elsewhere
+    alive.write_bytes(b"PK")
+    lstm_utils.save_states(model, target)
+    assert sorted(os.listdir(tmp_path)) == sorted([alive.name, "s.npz"])
+
+
+def test_a_failed_save_names_the_users_path(K: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = build(K, top=None)
+    target = tmp_path / "mine.npz"
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise PermissionError("permission denied (simulated)")
+
+    monkeypatch.setattr(persistence.os, "replace", fail)
+    with pytest.raises(PermissionError, match=r"save_states could not write '.*mine.npz': permission denied"):
+        lstm_utils.save_states(model, target)
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------- damaged and hostile files
+
+
+def good_entries(model: Any) -> dict[str, np.ndarray]:
+    return {"__format__": np.array("lstm_utils.states/1"),
+            **{f"{p}/{i}": s for p, v in snapshot(model).items() for i, s in enumerate(v)}}
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def write_zip(path: Path, members: dict[str, bytes], compression: int | None = None) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=compression or zipfile.ZIP_STORED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def damaged_files(model: Any, tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (file, the message load_states must give)."""
+    good = good_entries(model)
+    members = {f"{key}.npy": npy_bytes(value) for key, value in good.items()}
+    files: dict[str, tuple[Path, str]] = {}
+
+    def add(name: str, entries: dict[str, bytes], message: str, compression: int | None = None) -> None:
+        path = tmp_path / f"{name}.npz"
+        write_zip(path, entries, compression)
+        files[name] = (path, message)
+
+    (tmp_path / "empty.npz").write_bytes(b"")
+    files["empty"] = (tmp_path / "empty.npz", r"empty.npz' is empty \(0 bytes\)")
+    intact = tmp_path / "intact.npz"
+    write_zip(intact, members)
+    flipped = bytearray(intact.read_bytes())
+    flipped[len(flipped) // 3] ^= 0xFF
+    (tmp_path / "flipped.npz").write_bytes(bytes(flipped))
+    files["flipped byte"] = (tmp_path / "flipped.npz", r"flipped.npz' is not a usable states file")
+    (tmp_path / "cut.npz").write_bytes(intact.read_bytes()[: len(flipped) // 2])
+    files["cut in half"] = (tmp_path / "cut.npz", r"cut.npz' is not a usable states file")
+    add("not_npy", {**members, "notes.txt": b"hello"}, r"entry 'notes.txt' is not an \.npy array")
+    truncated = dict(members)
+    truncated["encoder/lstm/0.npy"] = members["encoder/lstm/0.npy"][:-8]
+    add("truncated", truncated, r"entry 'encoder/lstm/0' is truncated: its header declares 32 bytes of data, it holds 24")
+    # A header that declares a huge array (about 4 TB) in a file of a few hundred bytes.
+    huge_header = npy_bytes(np.zeros((2, 4), "float32")).replace(b"(2, 4)", b"(1000000, 1000000)")
+    add("huge shape", {**members, "encoder/lstm/0.npy": huge_header},
+        r"state 'encoder/lstm/0': expected shape \(2, 4\), the file has \(1000000, 1000000\)")
+    add("duplicate keys", {**members, "encoder/lstm/01.npy": members["encoder/lstm/1.npy"]},
+        r"index without leading zeros\), got 'encoder/lstm/01'")
+    add("bytes marker", {**members, "__format__.npy": npy_bytes(np.array(b"lstm_utils.states/1"))},
+        r"expected a '__format__' entry holding the text 'lstm_utils.states/1', got an entry of dtype \|S19")
+    return files
+
+
+def test_damaged_files_give_a_value_error_naming_the_file(K: ModuleType, tmp_path: Path) -> None:
+    model = build(K, top=None)
+    before = fill(model, seed=16)
+    for name, (path, message) in damaged_files(model, tmp_path).items():
+        with pytest.raises(ValueError, match=message):
+            lstm_utils.load_states(model, path)
+        assert_same(snapshot(model), before), name
+
+
+def test_a_compressed_bomb_is_refused_without_decompressing_it(K: ModuleType, tmp_path: Path) -> None:
+    import tracemalloc
+    import zipfile
+
+    model = build(K, top=None)
+    before = fill(model, seed=17)
+    members = {f"{key}.npy": npy_bytes(value) for key, value in good_entries(model).items()}
+    # 100 MB of zeros that compress to well under 1 MB, under a key the model does not have.
+    bomb = npy_bytes(np.zeros((2, 4), "float32")).replace(b"(2, 4)", b"(100000000,)")[:128] + bytes(100_000_000)
+    members["extra/0.npy"] = bomb
+    path = tmp_path / "bomb.npz"
+    write_zip(path, members, zipfile.ZIP_DEFLATED)
+    del bomb, members
+    assert path.stat().st_size < 2_000_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"the file holds states for layer\(s\) \['extra'\]"):
+            lstm_utils.load_states(model, path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000, f"reading a refused file allocated {peak / 1e6:.0f} MB"
+    assert_same(snapshot(model), before)
