@@ -66,6 +66,8 @@ def padding_mask(x: Any, value: float = 0.0) -> Any:
     if shape is None or isinstance(x, (list, tuple)):
         x = np.asarray(x)
         shape = x.shape
+    if not _is_numeric(getattr(x, "dtype", None)):
+        raise TypeError(f"expected numeric inputs (batch, timesteps, features), got dtype {x.dtype}")
     if len(shape) != 3:
         raise ValueError(f"expected inputs of shape (batch, timesteps, features), got shape {tuple(shape)}")
     if isinstance(x, np.ndarray):
@@ -77,6 +79,15 @@ def padding_mask(x: Any, value: float = 0.0) -> Any:
     import keras
 
     return keras.ops.any(keras.ops.not_equal(x, value), axis=-1)
+
+
+def _is_numeric(dtype: Any) -> bool:
+    """True for a NumPy, TensorFlow or Keras dtype of numbers or booleans (not strings, not objects)."""
+    dtype = getattr(dtype, "as_numpy_dtype", dtype)  # a TensorFlow dtype names its NumPy one
+    try:
+        return np.dtype(dtype).kind in "biuf"
+    except TypeError:  # "string" and other names NumPy does not know
+        return False
 
 
 def _is(fn: Any, candidates: list[Any]) -> bool:
@@ -91,7 +102,11 @@ def _mask_problems(mask: Any) -> list[str]:
     array = np.asarray(mask.numpy() if hasattr(mask, "numpy") else mask)
     if array.ndim != 2:
         raise ValueError(f"expected a mask of shape (batch, timesteps), got shape {array.shape}")
-    array = array.astype(bool)
+    if array.dtype != bool:  # a float or string "mask" is a mix-up (inputs or weights), not a mask
+        raise TypeError(
+            f"expected a boolean mask of shape (batch, timesteps) (True for real steps), got dtype {array.dtype}; "
+            "lstm_utils.padding_mask(x) makes one from padded inputs"
+        )
     problems = []
     lengths = array.sum(axis=1)
     right_padded = np.arange(array.shape[1])[None, :] < lengths[:, None]

@@ -84,8 +84,14 @@ def save_states(model: Any, path: str | os.PathLike[str]) -> None:
     The file is written atomically: the arrays go to a temporary file in the same
     directory, which is flushed to disk and then renamed over ``path``
     (``os.replace``). If anything fails on the way, the previous file at ``path`` is
-    left as it was and the temporary file is removed. The file is written at exactly
-    ``path``: unlike ``numpy.savez``, no ``.npz`` suffix is added to a name without one.
+    left as it was and the temporary file is removed (a save killed half-way leaves its
+    temporary file, which the next save to the same path removes). The file is written
+    at exactly ``path``: unlike ``numpy.savez``, no ``.npz`` suffix is added to a name
+    without one.
+
+    It writes only to a new name or over a states file that it wrote itself (recognised
+    by its format marker): a weights file, any other file, a symbolic link or a device
+    at ``path`` is refused and left as it is.
 
     See chapter 9, ``09_persisting_state.ipynb``.
 
@@ -103,12 +109,17 @@ def save_states(model: Any, path: str | os.PathLike[str]) -> None:
     TypeError
         If ``model`` is not a Keras model or layer, or ``path`` is not a path.
     ValueError
-        If the model holds no stateful recurrent layer, one that is not built, or two at
-        the same path (same names in the same container).
+        If the model holds no stateful recurrent layer, one that is not built, two at
+        the same path (same names in the same container), or a state holding NaN or
+        infinite values; or if ``path`` is a symbolic link or not a regular file.
+    FileExistsError
+        If ``path`` is a file that ``save_states`` did not write (it is left as it is).
     IsADirectoryError
         If ``path`` is a directory.
     FileNotFoundError
         If the directory of ``path`` does not exist (nothing is written).
+    OSError
+        If writing fails (the message names ``path``; the previous file is kept).
 
     Examples
     --------
@@ -449,8 +460,10 @@ def load_states(model: Any, path: str | os.PathLike[str]) -> None:
     FileNotFoundError
         If there is no file at ``path``.
     ValueError
-        If the file is not a states file, holds an object (pickled) array, or does not
-        match the model.
+        If the file is not a states file (empty, damaged, truncated, foreign), holds an
+        object (pickled) array, or does not match the model; the message names the file.
+        Headers are read before data, and only entries that fit the model are read, so a
+        hostile file cannot make it allocate more than the model's own states.
 
     Examples
     --------

@@ -35,12 +35,16 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
+MAX_BATCH_SIZE = 2**31 - 1
+"""The largest batch size the helpers accept: TensorFlow's kernels index batches with 32-bit integers."""
+
+
 def _as_array(value: Any, name: str) -> np.ndarray:
     if hasattr(value, "numpy") and callable(value.numpy):
         value = value.numpy()
     array = np.asarray(value)
-    if array.dtype == object:
-        raise TypeError(f"{name} must be a numeric array or tensor, got {type(value).__name__} of objects")
+    if array.dtype.kind not in "biuf":  # strings, objects, dates: no sequence of numbers
+        raise TypeError(f"{name} must be a numeric array or tensor, got {type(value).__name__} of dtype {array.dtype}")
     return array
 
 
@@ -448,6 +452,11 @@ def with_batch_size(model: Any, batch_size: int, *, custom_objects: dict[str, An
     if flavour is None:
         raise TypeError(f"model must be a Keras model (keras, tf.keras or tf_keras), got {type(model).__name__}")
     batch_size = check_int("batch_size", batch_size)
+    if batch_size > MAX_BATCH_SIZE:
+        raise ValueError(
+            f"batch_size must be at most {MAX_BATCH_SIZE} (TensorFlow indexes batches with 32-bit "
+            f"integers), got {batch_size}"
+        )
     K = keras_module(flavour)
     if not isinstance(model, K.Model):
         raise TypeError(

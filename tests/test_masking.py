@@ -128,3 +128,22 @@ def test_cudnn_blockers_bad_input(K: ModuleType) -> None:
         lstm_utils.cudnn_blockers("lstm")
     with pytest.raises(ValueError, match=r"expected a mask of shape \(batch, timesteps\), got shape \(4,\)"):
         lstm_utils.cudnn_blockers(K.layers.LSTM(2), mask=np.ones(4, bool))
+
+
+@pytest.mark.parametrize("make", [lambda: np.full((1, 2, 1), "a"), lambda: np.array([[[None]]], dtype=object)])
+def test_padding_mask_refuses_inputs_that_are_not_numbers(make) -> None:
+    with pytest.raises(TypeError, match="expected numeric inputs"):
+        lstm_utils.padding_mask(make())
+
+
+def test_padding_mask_refuses_string_tensors() -> None:
+    import tensorflow as tf
+
+    with pytest.raises(TypeError, match="expected numeric inputs.*string"):
+        lstm_utils.padding_mask(tf.constant([[["a"]]]))
+
+
+@pytest.mark.parametrize("mask", [np.ones((2, 3), "float32"), np.full((2, 3), "1")])
+def test_cudnn_blockers_refuses_a_mask_that_is_not_boolean(K: ModuleType, mask: np.ndarray) -> None:
+    with pytest.raises(TypeError, match=r"expected a boolean mask of shape \(batch, timesteps\).*padding_mask"):
+        lstm_utils.cudnn_blockers(K.layers.LSTM(4), mask=mask)

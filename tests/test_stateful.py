@@ -289,3 +289,17 @@ def test_with_batch_size_subclassed(K: ModuleType) -> None:
     model(np.zeros((2, 3, 1), "float32"))
     with pytest.raises(TypeError, match="subclassed model"):
         with_batch_size(model, 1)
+
+
+@pytest.mark.parametrize("bad", [np.full((4, 6, 1), "a"), np.array([["2026-01-01"]], dtype="datetime64[D]")])
+def test_stateful_batches_refuse_arrays_that_are_not_numbers(bad: np.ndarray) -> None:
+    with pytest.raises(TypeError, match="x must be a numeric array or tensor"):
+        lstm_utils.to_stateful_batches(bad, window=2)
+    with pytest.raises(TypeError, match="chunks must be a numeric array or tensor"):
+        lstm_utils.from_stateful_batches(bad, batch=1)
+
+
+def test_an_absurd_batch_size_is_refused_naming_batch_size(K: ModuleType) -> None:
+    model = K.Sequential([K.Input(batch_shape=(2, 3, 1)), K.layers.LSTM(2, stateful=True)])
+    with pytest.raises(ValueError, match=r"batch_size must be at most 2147483647 \(TensorFlow indexes batches with 32-bit integers\), got 9223372036854775808"):
+        lstm_utils.with_batch_size(model, 2**63)
