@@ -41,12 +41,18 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def _as_float64(name: str, value: Any) -> np.ndarray:
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a numeric array or tensor, got {type(value).__name__} {value[:20]!r}")
     try:
-        return np.asarray(to_numpy(value), dtype=np.float64)
-    except (TypeError, ValueError) as error:  # strings, objects, ragged lists
+        array = to_numpy(value)
+    except (TypeError, ValueError) as error:  # ragged lists: rows of different lengths
         raise TypeError(
-            f"{name} must be a numeric array or tensor, got {type(value).__name__}: {error}"
-        ) from error
+            f"{name} must be a numeric array or tensor with one length per axis (not a ragged list), "
+            f"got {type(value).__name__}: {error}"
+        ) from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a numeric array or tensor, got dtype {array.dtype}")
+    return array.astype(np.float64)
 
 
 def _check_step(
@@ -137,9 +143,9 @@ def lstm_step(
     >>> np.round(h, 4), np.round(c, 4)
     (array([[0.0594, 0.0594, 0.0594]]), array([[0.1085, 0.1085, 0.1085]]))
     """
-    x_t, h, c = (np.asarray(a, dtype=np.float64) for a in (x_t, h, c))
-    kernel, recurrent_kernel = (np.asarray(a, dtype=np.float64) for a in (kernel, recurrent_kernel))
-    bias = None if bias is None else np.asarray(bias, dtype=np.float64)
+    x_t, h, c = _as_float64("x_t", x_t), _as_float64("h", h), _as_float64("c", c)
+    kernel, recurrent_kernel = _as_float64("kernel", kernel), _as_float64("recurrent_kernel", recurrent_kernel)
+    bias = None if bias is None else _as_float64("bias", bias)
     _check_step("lstm_step", 4, x_t, h, kernel, recurrent_kernel, bias, [(kernel.shape[1],)])
     if c.shape != h.shape:
         raise ValueError(f"lstm_step: c must have the shape of h {h.shape}, got {c.shape}")
@@ -211,9 +217,9 @@ def gru_step(
     >>> np.round(h, 4)
     array([[0.0889, 0.0889, 0.0889]])
     """
-    x_t, h = (np.asarray(a, dtype=np.float64) for a in (x_t, h))
-    kernel, recurrent_kernel = (np.asarray(a, dtype=np.float64) for a in (kernel, recurrent_kernel))
-    bias = None if bias is None else np.asarray(bias, dtype=np.float64)
+    x_t, h = _as_float64("x_t", x_t), _as_float64("h", h)
+    kernel, recurrent_kernel = _as_float64("kernel", kernel), _as_float64("recurrent_kernel", recurrent_kernel)
+    bias = None if bias is None else _as_float64("bias", bias)
     n = kernel.shape[1] if kernel.ndim == 2 else -1
     _check_step(
         "gru_step", 3, x_t, h, kernel, recurrent_kernel, bias, [(2, n)] if reset_after else [(n,)]
@@ -276,9 +282,9 @@ def simple_rnn_step(
     >>> simple_rnn_step(np.ones((1, 1)), np.zeros((1, 2)), np.ones((1, 2)), np.eye(2)).round(4)
     array([[0.7616, 0.7616]])
     """
-    x_t, h = (np.asarray(a, dtype=np.float64) for a in (x_t, h))
-    kernel, recurrent_kernel = (np.asarray(a, dtype=np.float64) for a in (kernel, recurrent_kernel))
-    bias = None if bias is None else np.asarray(bias, dtype=np.float64)
+    x_t, h = _as_float64("x_t", x_t), _as_float64("h", h)
+    kernel, recurrent_kernel = _as_float64("kernel", kernel), _as_float64("recurrent_kernel", recurrent_kernel)
+    bias = None if bias is None else _as_float64("bias", bias)
     _check_step("simple_rnn_step", 1, x_t, h, kernel, recurrent_kernel, bias, [(kernel.shape[1],)])
     z = x_t @ kernel + h @ recurrent_kernel
     if bias is not None:
@@ -490,6 +496,8 @@ def reference_forward(
     x = _as_float64("x", x)
     if x.ndim != 3:
         raise ValueError(f"x must be 3-D (batch, timesteps, features), got shape {x.shape}")
+    if x.shape[1] == 0:
+        raise ValueError(f"x has no time steps (shape {x.shape}): there is nothing to run the layer over")
     states = None
     if initial_state is not None:
         states = [_as_float64("initial_state entry", s) for s in flatten_states(initial_state)]

@@ -266,3 +266,24 @@ def test_non_numeric_input_is_a_type_error(K: ModuleType) -> None:
         reference_forward(layer, "not an array")
     with pytest.raises(TypeError, match="initial_state entry must be a numeric array or tensor"):
         reference_forward(layer, x, [np.zeros((BATCH, UNITS)), "c"])
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ([[1.0, 2.0], [3.0]], r"x_t must be a numeric array or tensor with one length per axis \(not a ragged list\)"),
+        ("abc", r"x_t must be a numeric array or tensor, got str 'abc'"),
+        (np.array([["a", "b"]]), r"x_t must be a numeric array or tensor, got dtype <U1"),
+    ],
+)
+def test_step_functions_refuse_what_is_not_an_array_of_numbers(bad: object, match: str) -> None:
+    kernel, recurrent = np.zeros((2, 8)), np.zeros((2, 8))
+    with pytest.raises(TypeError, match=match):
+        lstm_step(bad, np.zeros((1, 2)), np.zeros((1, 2)), kernel, recurrent, None)
+
+
+def test_reference_forward_refuses_zero_time_steps(K: ModuleType) -> None:
+    layer = K.layers.LSTM(UNITS)
+    layer(np.zeros((BATCH, 2, 3), "float32"))
+    with pytest.raises(ValueError, match=r"x has no time steps \(shape \(2, 0, 3\)\)"):
+        reference_forward(layer, np.zeros((BATCH, 0, 3), "float32"))
