@@ -12,6 +12,7 @@ import functools
 import types
 from typing import TYPE_CHECKING, Any
 
+from lstm_utils._flavour import flavour_of
 from lstm_utils._layers import stateful_layers
 from lstm_utils.states import reset_states
 
@@ -21,6 +22,9 @@ if TYPE_CHECKING:  # the logic is mixed into a Keras Callback, whose attributes 
     _CallbackBase = Any
 else:
     _CallbackBase = object
+
+
+_VERSION_NAMES = {"keras3": "Keras 3 (keras)", "keras2": "Keras 2 (tf_keras)"}
 
 
 class ResetStatesLogic(_CallbackBase):  # type: ignore[misc]  # a mixin for a Keras class
@@ -55,6 +59,16 @@ class ResetStatesLogic(_CallbackBase):  # type: ignore[misc]  # a mixin for a Ke
     ...                     shuffle=False, verbose=0,
     ...                     callbacks=[lstm_utils.ResetStatesCallback()])
     """
+
+    def set_model(self, model: Any) -> None:
+        mine, theirs = flavour_of(self), flavour_of(model)
+        if theirs is not None and mine != theirs:
+            other = "lstm_utils.keras2.ResetStatesCallback" if theirs == "keras2" else "lstm_utils.ResetStatesCallback"
+            raise TypeError(
+                f"this ResetStatesCallback is for {_VERSION_NAMES[str(mine)]} models, but model "
+                f"{model.name!r} is a {_VERSION_NAMES[theirs]} model: use {other}()"
+            )
+        super().set_model(model)
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         if not stateful_layers(self.model):

@@ -124,6 +124,17 @@ def _shape_of(
     return tuple(None if d is None else int(d) for d in shape)
 
 
+def _dtype_name(value: Any) -> str | None:
+    """``"float32"``, ``"int32"``, ``"string"``...: a NumPy, TensorFlow or Keras dtype's name, if any."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        return None
+    name = getattr(dtype, "name", None)  # NumPy and TensorFlow dtypes
+    if not isinstance(name, str):
+        name = str(dtype)  # Keras 3 symbolic tensors name their dtype with a string
+    return "string" if name in ("str", "object") or name.startswith(("<U", "|S", "str")) else name
+
+
 def _describe_structure(value: Any) -> str:
     if _is_nested(value):
         inner = ", ".join(_describe_structure(v) for v in value)
@@ -154,7 +165,21 @@ def _check_leaf(
             f"(batch, {', '.join(map(str, size))}); got a nested list {_describe_structure(value)}"
         )
     shape = _shape_of(value)
-    if flavour_of(layer) == "keras2" and isinstance(value, np.ndarray):
+    layer_flavour, value_flavour = flavour_of(layer), flavour_of(value)
+    if value_flavour is not None and value_flavour != layer_flavour:
+        versions = {"keras3": "Keras 3 (keras)", "keras2": "Keras 2 (tf_keras)"}
+        raise TypeError(
+            f"initial state {name} of {describe(layer)} is a {versions[value_flavour]} "
+            f"{type(value).__name__}, but the layer is a {versions[str(layer_flavour)]} layer: the two "
+            "versions' symbolic tensors do not mix; build the state with the layer's own Keras"
+        )
+    dtype = _dtype_name(value)
+    if dtype is not None and not dtype.startswith(("float", "bfloat")):
+        raise TypeError(
+            f"initial state {name} of {describe(layer)} must hold floats, like the layer's state; "
+            f"got dtype {dtype} (cast it, e.g. value.astype('float32'))"
+        )
+    if layer_flavour == "keras2" and isinstance(value, np.ndarray):
         raise TypeError(
             f"initial state {name} of {describe(layer)} is a NumPy array; Keras 2 (tf_keras) only "
             "accepts tensors in an eager call (it raises 'Expected a symbolic tensor instance'): "

@@ -289,7 +289,8 @@ def simple_rnn_step(
     z = x_t @ kernel + h @ recurrent_kernel
     if bias is not None:
         z = z + bias
-    return np.tanh(z)
+    h_new: np.ndarray = np.tanh(z)
+    return h_new
 
 
 # ----------------------------------------------------------------------------- layers

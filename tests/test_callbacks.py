@@ -69,3 +69,17 @@ def test_no_stateful_layer_is_an_error(K: ModuleType) -> None:
         model.fit(*_data(), epochs=1, verbose=0, callbacks=[_callback_class(K)()])
     for a, b in zip(model.get_weights(), weights):
         np.testing.assert_array_equal(a, b)  # raised before any training step
+
+
+def test_a_twin_used_with_the_other_keras_says_which_to_use() -> None:
+    import keras
+    import tf_keras
+
+    for K, wrong, right in (
+        (tf_keras, lstm_utils.ResetStatesCallback, "lstm_utils.keras2.ResetStatesCallback"),
+        (keras, lstm_utils.keras2.ResetStatesCallback, "lstm_utils.ResetStatesCallback"),
+    ):
+        model = K.Sequential([K.Input(batch_shape=(2, 3, 1)), K.layers.LSTM(2, stateful=True)])
+        model.compile("sgd", "mse")
+        with pytest.raises(TypeError, match=rf"is a Keras [23] \(\w+\) model: use {right}\(\)"):
+            model.fit(np.ones((4, 3, 1)), np.ones((4, 2)), batch_size=2, verbose=0, callbacks=[wrong()])

@@ -152,3 +152,24 @@ def test_what_the_check_catches_is_what_keras_3_gets_wrong() -> None:
 def test_inputs_without_a_shape_are_named(K: ModuleType) -> None:
     with pytest.raises(TypeError, match=r"inputs must be an array or tensor of shape \(batch, timesteps, features\); got a list"):
         check_initial_state(K.layers.LSTM(U), [[[0.0]]], None)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "bool", "<U1"])
+def test_states_that_are_not_floats_are_refused(K: ModuleType, dtype: str) -> None:
+    import tensorflow as tf
+
+    x = tf.zeros((2, 5, 3))
+    h = tf.constant(np.zeros((2, 4)).astype(dtype))
+    with pytest.raises(TypeError, match=r"initial state h of LSTM layer .* must hold floats.*got dtype"):
+        check_initial_state(K.layers.LSTM(4), x, [h, h])
+
+
+def test_symbolic_tensors_of_the_other_keras_are_refused() -> None:
+    import keras
+    import tf_keras
+
+    for layer_keras, state_keras in ((keras, tf_keras), (tf_keras, keras)):
+        x = layer_keras.Input((5, 3))
+        h = state_keras.Input((4,))
+        with pytest.raises(TypeError, match=r"initial state h of LSTM layer .* is a Keras [23] .* but the layer is a Keras [23]"):
+            check_initial_state(layer_keras.layers.LSTM(4), x, [h, h])
