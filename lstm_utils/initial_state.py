@@ -1,9 +1,12 @@
 """Checking an ``initial_state`` before a recurrent layer gets it.
 
-Keras 3 accepts some wrong initial states without a word: a state batch of 2 with an input
-batch of 1 is broadcast (the output then has batch 2), a GRU given ``[h, c]`` ignores ``c``,
-a 1-D state is broadcast over the batch. Other mistakes fail deep inside the cell with a
-matrix-size or index error, and Keras 2 reports them in its own words. :func:`check_initial_state`
+Keras 3 accepts some wrong initial states without a word, in a direct call: when the state
+and the inputs differ in batch and one of them has batch 1, that one is broadcast onto the
+other (the output has the larger batch); a GRU given ``[h, c]`` ignores ``c``; a 1-D state
+is broadcast over the batch. Other mistakes fail deep inside the cell (batches 2 and 3:
+``InvalidArgumentError``; a SimpleRNN given ``[h, c]``: "Too few leaves for PyTreeSpec"),
+a functional model's ``predict`` refuses inputs of different batch sizes ("Data
+cardinality is ambiguous"), and Keras 2 reports them in its own words. :func:`check_initial_state`
 checks the count, the nesting and the shapes up front, the same way for both versions, and
 says what was expected. See chapter 2, ``02_initial_state.ipynb``.
 """
@@ -202,9 +205,23 @@ def _check_leaf(
     if batch is not None and shape[0] is not None and shape[0] != batch:
         raise ValueError(
             f"initial state {name} of {describe(layer)} has batch size {shape[0]}, but the inputs "
-            f"have batch size {batch}; they must be equal (Keras 3 silently broadcasts a state "
-            "batch onto an input batch of 1, and the output then has the state's batch size)"
+            f"have batch size {batch}; they must be equal ({_keras3_on_batch_mismatch(shape[0], batch)})"
         )
+
+
+def _keras3_on_batch_mismatch(state_batch: int, input_batch: int) -> str:
+    """What Keras 3 itself does with this mismatch, in a direct call (chapter 2 runs each case)."""
+    if input_batch == 1:
+        return (
+            "in a direct call Keras 3 silently broadcasts the input onto the state's batch and "
+            f"returns {state_batch} rows; a functional model's predict raises 'Data cardinality is ambiguous'"
+        )
+    if state_batch == 1:
+        return (
+            "in a direct call Keras 3 silently gives every row the same start state; a functional "
+            "model's predict raises 'Data cardinality is ambiguous'"
+        )
+    return "Keras 3 raises InvalidArgumentError 'Incompatible shapes' inside the cell"
 
 
 def _count_text(n: int) -> str:
@@ -220,8 +237,12 @@ def _check_rnn(layer: Any, entries: list[Any], batch: int | None, prefix: str) -
     if not stacked:
         if len(entries) != len(template):
             extra = ""
-            if len(entries) > len(template) and len(template) == 1:
-                extra = " (Keras 3 silently ignores the extra states of a one-state layer)"
+            if len(entries) > len(template):
+                extra = (
+                    " (Keras 3 silently ignores the extra states of a GRU)"
+                    if type(layer.cell).__name__ == "GRUCell"
+                    else " (Keras 3 raises 'Too few leaves for PyTreeSpec')"
+                )
             raise ValueError(
                 f"{describe(layer)} expects {_count_text(len(template))} {_names_text(names)}; "
                 f"got {len(entries)}: {_describe_structure(entries)}{extra}"
@@ -266,8 +287,8 @@ def check_initial_state(layer: Any, inputs: Any, initial_state: Any) -> None:
     Checks what Keras checks late, differently in each version, or not at all: the number
     of states (a GRU given ``[h, c]`` is an error here, while Keras 3 ignores ``c``), the
     nesting (stacked cells need ``[[h1, c1], [h2, c2]]``, not a flat list), the width of
-    each state, and its batch size against the inputs' (Keras 3 broadcasts a state batch of
-    2 onto an input batch of 1). Works before the layer is built, with arrays, tensors and
+    each state, and its batch size against the inputs' (Keras 3 broadcasts a batch of 1
+    onto the other side's batch in a direct call). Works before the layer is built, with arrays, tensors and
     symbolic tensors (``keras.Input``); a ``None`` (unknown) batch size fits any batch.
     Nothing is called or changed.
 
@@ -303,7 +324,7 @@ def check_initial_state(layer: Any, inputs: Any, initial_state: Any) -> None:
     >>> check_initial_state(keras.layers.GRU(4, name="gru"), x, [h, h])
     Traceback (most recent call last):
     ...
-    ValueError: GRU layer 'gru' expects 1 initial state [h]; got 2: [(1, 4), (1, 4)] (Keras 3 silently ignores the extra states of a one-state layer)
+    ValueError: GRU layer 'gru' expects 1 initial state [h]; got 2: [(1, 4), (1, 4)] (Keras 3 silently ignores the extra states of a GRU)
     """
     require_recurrent(layer, "check_initial_state")
     input_shape = _shape_of(inputs, "inputs", "(batch, timesteps, features)")

@@ -173,3 +173,32 @@ def test_symbolic_tensors_of_the_other_keras_are_refused() -> None:
         h = state_keras.Input((4,))
         with pytest.raises(TypeError, match=r"initial state h of LSTM layer .* is a Keras [23] .* but the layer is a Keras [23]"):
             check_initial_state(layer_keras.layers.LSTM(4), x, [h, h])
+
+
+def test_each_batch_mismatch_note_says_what_keras_3_does_in_that_case() -> None:
+    """Every note is checked against Keras 3 itself, case by case."""
+    import keras
+
+    cases = {(1, 2): "returns 2 rows", (2, 1): "every row the same start state", (2, 3): "InvalidArgumentError"}
+    for (input_batch, state_batch), note in cases.items():
+        x, h = tf.zeros((input_batch, T, F)), tf.zeros((state_batch, U))
+        with pytest.raises(ValueError, match=note):
+            check_initial_state(keras.layers.LSTM(U), x, [h, h])
+        try:
+            out = keras.layers.LSTM(U)(x, initial_state=[h, h])
+        except tf.errors.InvalidArgumentError:
+            assert note == "InvalidArgumentError"
+        else:
+            assert tuple(out.shape) == (max(input_batch, state_batch), U) and note != "InvalidArgumentError"
+
+
+def test_the_extra_state_note_distinguishes_gru_from_simple_rnn() -> None:
+    import keras
+
+    h = tf.zeros((B, U))
+    with pytest.raises(ValueError, match="silently ignores the extra states of a GRU"):
+        check_initial_state(keras.layers.GRU(U), _x(), [h, h])
+    with pytest.raises(ValueError, match="raises 'Too few leaves for PyTreeSpec'"):
+        check_initial_state(keras.layers.SimpleRNN(U), _x(), [h, h])
+    with pytest.raises(ValueError, match="Too few leaves for PyTreeSpec"):
+        keras.layers.SimpleRNN(U)(_x(), initial_state=[h, h])
