@@ -391,7 +391,7 @@ def _read_file(
 
 
 def _check_against_model(
-    entries: dict[str, np.ndarray | None], entry_problems: list[str], current: dict[str, list[np.ndarray]]
+    target: str, entries: dict[str, np.ndarray | None], entry_problems: list[str], current: dict[str, list[np.ndarray]]
 ) -> dict[str, list[np.ndarray]]:
     """Match the file's entries to the model's layers; every mismatch is listed in one error."""
     from_file: dict[str, dict[int, np.ndarray | None]] = {}
@@ -420,7 +420,7 @@ def _check_against_model(
     problems += entry_problems
     if problems:
         raise ValueError(
-            "the states file does not match the model, nothing was loaded: "
+            f"the states file {target!r} does not match the model, nothing was loaded: "
             + "; ".join(problems)
             + ". Build the model with the same stateful layers, names (name=...) and batch size as "
             "the one that was saved."
@@ -484,7 +484,7 @@ def load_states(model: Any, path: str | os.PathLike[str]) -> None:
     target = _fspath(path)
     current = _model_states(model)
     entries, entry_problems = _read_file(target, current)
-    new_values = _check_against_model(entries, entry_problems, current)
+    new_values = _check_against_model(target, entries, entry_problems, current)
     layers = dict(stateful_layers(model))
     done: list[str] = []
     try:
