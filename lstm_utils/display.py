@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import tempfile
 from collections.abc import Iterator
 
 import numpy as np
@@ -50,11 +51,14 @@ def _first_lines(text: str, max_lines: int) -> str:
 def _stable_message(text: str) -> str:
     """The message without what changes between machines and runs.
 
-    Memory addresses, terminal colour codes and TensorFlow's op/device annotations
-    (``{{function_node __MklMatMul_device_/job:localhost/...}}``) are masked or removed.
+    Memory addresses, terminal colour codes, TensorFlow's op/device annotations
+    (``{{function_node __MklMatMul_device_/job:localhost/...}}``) and the names of folders
+    made by ``tempfile`` are masked or removed.
     """
     text = re.sub(r"\x1b\[[0-9;]*m", "", text)
     text = re.sub(r"\{\{.*?\}\}\s*", "", text)
+    # A folder made by tempfile (/tmp/tmpk3j_x9) gets a new name on every run.
+    text = re.sub(re.escape(tempfile.gettempdir()) + r"/tmp[A-Za-z0-9_]+", "<temporary folder>", text)
     return re.sub(r"0x[0-9a-fA-F]{6,}", "0x...", text)
 
 

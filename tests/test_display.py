@@ -81,3 +81,11 @@ def test_version_table_refuses_bad_records_and_keeps_what_it_had(call, error, ma
 def test_version_table_needs_a_heading() -> None:
     with pytest.raises(TypeError, match="first_column must be a non-empty str"):
         VersionTable("")
+
+
+def test_expect_error_masks_temporary_folders(capsys: pytest.CaptureFixture[str]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder, expect_error(ValueError):
+        raise ValueError(f"cannot read {folder}/states.npz")
+    assert capsys.readouterr().out == "ValueError: cannot read <temporary folder>/states.npz\n"
