@@ -14,7 +14,7 @@ By concern (each module's docstring names the chapter that explains it):
   :func:`state_variables`, :func:`state_names`, :func:`stateful_layers`
 - initial state (chapter 2): :func:`check_initial_state`, :func:`expected_initial_state`
 - NumPy reference (chapter 1): :func:`reference_forward`, :func:`lstm_step`,
-  :func:`gru_step`, :func:`simple_rnn_step`
+  :func:`gru_step`, :func:`simple_rnn_step`; ``h`` and ``c`` at every step: :func:`state_sequence`
 - stateful training (chapters 3 and 5): :func:`to_stateful_batches`,
   :func:`from_stateful_batches`, :func:`stateful_batch_size`, :func:`check_batch`,
   :func:`with_batch_size`, ``ResetStatesCallback``
@@ -46,6 +46,7 @@ from lstm_utils.initial_state import check_initial_state, expected_initial_state
 from lstm_utils.masking import cudnn_blockers, padding_mask
 from lstm_utils.persistence import load_states, save_states
 from lstm_utils.reference import gru_step, lstm_step, reference_forward, simple_rnn_step
+from lstm_utils.sequences import state_sequence
 from lstm_utils.repro import MAX_SEED, check_int_parameter, check_parameters, quiet_tensorflow, set_seed
 from lstm_utils.stateful import (
     check_batch,
@@ -91,6 +92,7 @@ __all__ = [
     "show_array",
     "simple_rnn_step",
     "state_names",
+    "state_sequence",
     "state_variables",
     "stateful_batch_size",
     "stateful_layers",
