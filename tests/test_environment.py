@@ -59,3 +59,23 @@ def test_environment_yml_installs_the_lock_and_the_package() -> None:
     assert Version(python.split("=", 1)[1]) in requires_python, (python, requires_python)
     others = [d for d in conda_packages if d not in ("pip", python)]
     assert not others, f"environment.yml installs packages that pyproject.toml does not declare: {others}"
+
+
+def test_the_version_is_written_in_one_place() -> None:
+    import importlib.metadata
+    import re
+
+    import lstm_utils
+
+    project = pyproject()
+    assert "version" not in project and project["dynamic"] == ["version"], "pyproject.toml must not repeat the version"
+    assert pyproject()["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "lstm_utils.__version__"}
+    assert importlib.metadata.version("lstm_utils") == lstm_utils.__version__, (
+        "the installed lstm_utils has another version than the source: reinstall it (make test does)"
+    )
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert str(citation["version"]) == lstm_utils.__version__, "CITATION.cff names another version"
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert re.search(rf"^## {re.escape(lstm_utils.__version__)}\b", changelog, re.M), (
+        f"CHANGELOG.md has no section for {lstm_utils.__version__}"
+    )
