@@ -63,9 +63,7 @@ def _stable_message(text: str) -> str:
 
 
 @contextlib.contextmanager
-def expect_error(
-    *types: type[BaseException], match: str | None = None, max_lines: int = 4
-) -> Iterator[ExpectedError]:
+def expect_error(*types: type[BaseException], match: str | None = None, max_lines: int = 4) -> Iterator[ExpectedError]:
     """Run a block that must fail; print the error it raised, and fail if it did not.
 
     Chapters use this to show what Keras really says when a recipe is wrong, while
@@ -108,9 +106,7 @@ def expect_error(
         caught.message = _stable_message(str(error))
         print(f"{caught.type_name}: {_first_lines(caught.message, max_lines)}")
         if match is not None and not re.search(match, caught.message):
-            raise AssertionError(
-                f"expected a message matching {match!r}, got {caught.message!r}"
-            ) from error
+            raise AssertionError(f"expected a message matching {match!r}, got {caught.message!r}") from error
     else:
         names = ", ".join(t.__name__ for t in accepted)
         raise AssertionError(f"expected {names} to be raised, but the block ran without error")
@@ -159,6 +155,9 @@ class VersionTable:
     ----------
     first_column : str
         The heading of the case column (``"case"``, ``"how"``, ``"situation"``).
+    note_column : str, optional
+        The heading of a last column of notes about each case (``"write instead"``),
+        filled with :meth:`note`; no such column by default.
 
     Examples
     --------
@@ -175,11 +174,15 @@ class VersionTable:
     'zeros the state'
     """
 
-    def __init__(self, first_column: str = "case") -> None:
+    def __init__(self, first_column: str = "case", note_column: str | None = None) -> None:
         if not isinstance(first_column, str) or not first_column.strip():
             raise TypeError(f"first_column must be a non-empty str, got {first_column!r}")
+        if note_column is not None and (not isinstance(note_column, str) or not note_column.strip()):
+            raise TypeError(f"note_column must be a non-empty str or None, got {note_column!r}")
         self.first_column = first_column
+        self.note_column = note_column
         self._rows: dict[str, dict[str, str]] = {}
+        self._notes: dict[str, str] = {}
 
     def record(self, case: str, version: str, result: object) -> None:
         """Record what ``version`` (``"Keras 3"`` or ``"Keras 2"``) did in ``case``; a later record replaces it."""
@@ -193,6 +196,14 @@ class VersionTable:
         """Record a whole row at once: what Keras 3 and what Keras 2 did in ``case``."""
         self.record(case, "Keras 3", keras3)
         self.record(case, "Keras 2", keras2)
+
+    def note(self, case: str, text: object) -> None:
+        """Write the note for a case already recorded (the table's ``note_column``)."""
+        if self.note_column is None:
+            raise ValueError("this table has no note column: create it with VersionTable(..., note_column='...')")
+        if case not in self._rows:
+            raise KeyError(f"no case {case!r} has been recorded, so it cannot have a note (cases: {self.cases})")
+        self._notes[case] = str(text)
 
     def result(self, case: str, version: str) -> str:
         """What was recorded for ``case`` and ``version``; ``KeyError`` if nothing was."""
@@ -208,13 +219,17 @@ class VersionTable:
 
     def markdown(self) -> str:
         """The table as Markdown, one row per case in the order first recorded."""
+
         def cell(text: str) -> str:
             return text.replace("|", "\\|").replace("\n", " ")
 
-        lines = [f"| {cell(self.first_column)} | {_HEADERS['Keras 3']} | {_HEADERS['Keras 2']} |", "|---|---|---|"]
+        headings = [self.first_column, _HEADERS["Keras 3"], _HEADERS["Keras 2"]]
+        headings += [self.note_column] if self.note_column is not None else []
+        lines = ["| " + " | ".join(cell(heading) for heading in headings) + " |", "|" + "---|" * len(headings)]
         for case, results in self._rows.items():
-            keras3, keras2 = (cell(results.get(version, "—")) for version in VERSIONS)
-            lines.append(f"| {cell(case)} | {keras3} | {keras2} |")
+            row = [case] + [results.get(version, "—") for version in VERSIONS]
+            row += [self._notes.get(case, "")] if self.note_column is not None else []
+            lines.append("| " + " | ".join(cell(text) for text in row) + " |")
         return "\n".join(lines)
 
     def _repr_markdown_(self) -> str:

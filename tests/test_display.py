@@ -16,9 +16,8 @@ def test_expect_error_prints_a_stable_message(capsys: pytest.CaptureFixture[str]
 
 
 def test_expect_error_fails_when_nothing_is_raised() -> None:
-    with pytest.raises(AssertionError, match="expected ValueError to be raised"):
-        with expect_error(ValueError):
-            pass
+    with pytest.raises(AssertionError, match="expected ValueError to be raised"), expect_error(ValueError):
+        pass
 
 
 def test_expect_error_fails_on_another_message() -> None:
@@ -28,9 +27,8 @@ def test_expect_error_fails_on_another_message() -> None:
 
 
 def test_expect_error_lets_other_errors_through() -> None:
-    with pytest.raises(KeyError):
-        with expect_error(ValueError):
-            raise KeyError("k")
+    with pytest.raises(KeyError), expect_error(ValueError):
+        raise KeyError("k")
 
 
 def test_expect_error_shortens_long_messages(capsys: pytest.CaptureFixture[str]) -> None:
@@ -65,7 +63,11 @@ def test_version_table_keeps_the_order_cases_were_first_recorded() -> None:
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda t: t.record("case", "Keras 4", "x"), ValueError, r"version must be one of \('Keras 3', 'Keras 2'\), got 'Keras 4'"),
+        (
+            lambda t: t.record("case", "Keras 4", "x"),
+            ValueError,
+            r"version must be one of \('Keras 3', 'Keras 2'\), got 'Keras 4'",
+        ),
         (lambda t: t.record("", "Keras 3", "x"), TypeError, "case must be a non-empty str"),
         (lambda t: t.record(3, "Keras 3", "x"), TypeError, "case must be a non-empty str, got 3"),
     ],
@@ -89,3 +91,18 @@ def test_expect_error_masks_temporary_folders(capsys: pytest.CaptureFixture[str]
     with tempfile.TemporaryDirectory() as folder, expect_error(ValueError):
         raise ValueError(f"cannot read {folder}/states.npz")
     assert capsys.readouterr().out == "ValueError: cannot read <temporary folder>/states.npz\n"
+
+
+def test_version_table_with_a_note_column() -> None:
+    table = VersionTable("idiom", note_column="write instead")
+    table.add("`model.reset_states()`", "AttributeError", "works")
+    table.add("`layer.reset_state()`", "works", "AttributeError")
+    table.note("`model.reset_states()`", "`lstm_utils.reset_states(model)`")
+    assert table.markdown().splitlines()[0].endswith("| write instead |")
+    assert table.markdown().splitlines()[1] == "|---|---|---|---|"
+    assert table.markdown().splitlines()[2].endswith("| `lstm_utils.reset_states(model)` |")
+    assert table.markdown().splitlines()[3].endswith("| AttributeError |  |")
+    with pytest.raises(KeyError, match="no case 'other' has been recorded"):
+        table.note("other", "x")
+    with pytest.raises(ValueError, match="this table has no note column"):
+        VersionTable().note("a", "b")
