@@ -7,7 +7,7 @@ READY := $(VENV)/.ready
 # Chapters for `make execute`; default: all of them.
 CHAPTERS ?=
 
-.PHONY: book test execute lock clean
+.PHONY: book test lint test-latest execute lock clean
 
 $(READY): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,9 +19,23 @@ $(READY): pyproject.toml requirements.lock
 book: $(READY)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
-## test: unit tests, doctests, nbval against the stored outputs, papermill runs, book build.
-test: $(READY)
+## test: lint, then unit tests, doctests, nbval against the stored outputs, papermill runs,
+## and the book build from the stored outputs (warnings as errors).
+test: $(READY) lint
 	$(BIN)/python -m pytest -n 2 --dist loadscope
+
+## lint: ruff's rules and formatting (ruff.toml), and mypy, strict (mypy.ini); all three run, any failure fails.
+lint: $(READY)
+	@status=0; \
+	echo "ruff check ."; $(BIN)/ruff check . || status=1; \
+	echo "ruff format --check ."; $(BIN)/ruff format --check . || status=1; \
+	echo "mypy"; $(BIN)/mypy || status=1; \
+	exit $$status
+
+## test-latest: unit tests, doctests and papermill runs on the newest TensorFlow, Keras and
+## tf-keras, in .venv-latest (not the lock; no nbval, no book build).
+test-latest: $(READY)
+	bash tools/test_latest.sh
 
 ## execute: re-run chapters with papermill to refresh their stored outputs.
 execute: $(READY)

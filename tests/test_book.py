@@ -1,24 +1,101 @@
-"""The HTML book builds from a clean output folder, executing every chapter, warnings as errors."""
+"""The HTML book builds from the chapters' stored outputs, warnings as errors, and shows them.
+
+nbval proves that the outputs stored in each chapter are what a fresh execution gives, and
+papermill runs every chapter again with other parameters, so this build executes nothing:
+it reads the real ``_config.yml`` (exclude patterns, extensions, Sphinx options and all),
+switches execution off in a temporary copy, and renders the stored outputs. ``make book``
+is the build that executes (changed chapters, with its cache).
+"""
 
 from __future__ import annotations
 
+import html
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import nbformat
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
 
 
-def test_book_builds_with_warnings_as_errors(tmp_path: Path) -> None:
+def config_without_execution(folder: Path) -> Path:
+    """Write ``_config.yml`` with ``execute_notebooks: off`` into `folder`; return its path."""
+    config: dict[str, Any] = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))
+    config.setdefault("execute", {})["execute_notebooks"] = "off"
+    # Jupyter Book resolves local_extensions folders against the config file's folder.
+    sphinx = config.get("sphinx") or {}
+    for name, folder_of_extension in (sphinx.get("local_extensions") or {}).items():
+        sphinx["local_extensions"][name] = str((ROOT / folder_of_extension).resolve())
+    path = folder / "_config.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf8")
+    return path
+
+
+def page_text(page: Path) -> str:
+    """The text of an HTML page, tags removed and entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf8")))
+
+
+def stored_stdout_lines(notebook: nbformat.NotebookNode) -> list[str]:
+    lines: list[str] = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if output.output_type == "stream" and output.name == "stdout":
+                lines += [line.rstrip() for line in output.text.splitlines() if line.strip()]
+    return lines
+
+
+def stored_images(notebook: nbformat.NotebookNode) -> int:
+    return sum(
+        "image/png" in output.get("data", {})
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+    )
+
+
+def test_book_builds_from_the_stored_outputs_with_warnings_as_errors(tmp_path: Path) -> None:
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    config = config_without_execution(tmp_path)
     result = subprocess.run(
-        [str(jupyter_book), "build", str(ROOT), "-W", "-n", "--keep-going", "--path-output", str(tmp_path)],
-        capture_output=True, text=True, cwd=ROOT,
+        [
+            str(jupyter_book),
+            "build",
+            str(ROOT),
+            "--config",
+            str(config),
+            "-W",
+            "-n",
+            "--keep-going",
+            "--path-output",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
     )
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-6000:]
-    html = tmp_path / "_build" / "html"
-    assert (html / "intro.html").exists()
-    for chapter in sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb")):
-        page = html / "chapters" / f"{chapter.stem}.html"
+    executed = re.search(r"Execut(ed|ing) notebook|inline execution client", log)
+    assert not executed, "the build executed a chapter:\n" + log[-6000:]
+    html_folder = tmp_path / "_build" / "html"
+    assert (html_folder / "intro.html").exists()
+    assert CHAPTERS
+    for chapter in CHAPTERS:
+        page = html_folder / "chapters" / f"{chapter.stem}.html"
         assert page.exists(), f"{page.name} was not built"
+        notebook = nbformat.read(chapter, as_version=4)
+        # Every line the chapter printed is on its page, so a build that renders no outputs fails.
+        expected = stored_stdout_lines(notebook)
+        assert expected, f"{chapter.name} stores no printed output to look for"
+        text = page_text(page)
+        missing = [line for line in expected if line not in text]
+        assert not missing, f"{page.name} lacks {len(missing)} of the {len(expected)} printed lines: {missing[:3]}"
+        shown = len(re.findall(r'<img[^>]+src="[^"]*_images/', page.read_text(encoding="utf8")))
+        assert shown >= stored_images(notebook), f"{page.name} shows {shown} of {stored_images(notebook)} stored images"

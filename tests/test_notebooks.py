@@ -7,12 +7,15 @@ cell's output with the stored one. Here:
   executed in full and stores no stderr or progress bars (nbval could never match them);
 - papermill runs every chapter with other, smaller parameters and fails on any cell error,
   so the chapters' asserts hold beyond the values they were written with;
-- a nonsense parameter is refused by the chapter with a clear error.
+- a nonsense parameter is refused by the chapter's set-up cell with a clear error, before
+  anything slow happens (run in this process: no kernel needed to see it).
 """
 
 from __future__ import annotations
 
+import builtins
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,8 @@ import nbformat
 import papermill
 import pytest
 import yaml
+from IPython.core.inputtransformer2 import TransformerManager
+from papermill.parameterize import parameterize_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
@@ -77,7 +82,8 @@ def test_every_chapter_is_in_the_toc_and_every_toc_entry_exists() -> None:
 def test_chapter_is_a_clean_reference(path: Path) -> None:
     notebook = nbformat.read(path, as_version=4)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    assert code and "parameters" in code[0].metadata.get("tags", []), "first code cell must be tagged 'parameters'"
+    assert code, "no code cells"
+    assert "parameters" in code[0].metadata.get("tags", []), "first code cell must be tagged 'parameters'"
     for index, cell in enumerate(code):
         assert cell.execution_count is not None, f"code cell {index} was never executed"
         for output in cell.outputs:
@@ -95,22 +101,51 @@ def test_chapter_runs_with_other_parameters(path: Path, tmp_path: Path, kernel_m
     for name in parameters:
         assert re.search(rf"^{name}\s*=", parameter_cell, re.M), f"{name} is not a parameter of {path.stem}"
     papermill.execute_notebook(
-        str(path), str(tmp_path / path.name), parameters=parameters, cwd=str(path.parent),
-        kernel_name="python3", progress_bar=False, kernel_manager_class=kernel_manager_class,
+        str(path),
+        str(tmp_path / path.name),
+        parameters=parameters,
+        cwd=str(path.parent),
+        kernel_name="python3",
+        progress_bar=False,
+        kernel_manager_class=kernel_manager_class,
     )
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=chapter_id)
-def test_chapter_refuses_a_nonsense_seed(path: Path, tmp_path: Path, kernel_manager_class: type) -> None:
+def test_chapter_refuses_a_nonsense_seed(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The set-up cell raises a ValueError naming SEED=-1 before it imports anything slow.
+
+    What papermill would run in a kernel, run here in a fresh namespace (a kernel start costs
+    seconds): the parameters cell, the cell papermill injects with ``SEED = -1``, and the
+    set-up cell, through IPython's input transformations. Until it refuses, the set-up cell
+    may import ``lstm_utils`` and the standard library only: any other import (NumPy,
+    TensorFlow, ``lstm_utils.keras2``...) means it went past its validation, and fails the
+    test, as does running to its end without the ValueError.
+    """
     notebook = nbformat.read(path, as_version=4)
-    first_code = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"][:2]
-    notebook.cells = notebook.cells[: first_code[-1] + 1]  # the parameters and the set-up cell
-    short = tmp_path / path.name
-    nbformat.write(notebook, short)
-    with pytest.raises(papermill.PapermillExecutionError) as failure:
-        papermill.execute_notebook(
-            str(short), str(short), parameters={"SEED": -1}, cwd=str(path.parent),
-            kernel_name="python3", progress_bar=False, kernel_manager_class=kernel_manager_class,
-        )
-    assert failure.value.ename == "ValueError"
-    assert "SEED" in failure.value.evalue and "-1" in failure.value.evalue
+    notebook.metadata.setdefault("papermill", {})  # as papermill.execute_notebook prepares it
+    notebook = parameterize_notebook(notebook, {"SEED": -1})
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", []), "first code cell must be tagged 'parameters'"
+    assert "injected-parameters" in code[1].metadata.get("tags", [])
+    parameters, injected, set_up = code[:3]
+
+    def guarded_import(name: str, *args: Any, **kwargs: Any) -> Any:
+        level = args[3] if len(args) > 3 else kwargs.get("level", 0)
+        if name != "lstm_utils" and (level or name.partition(".")[0] not in sys.stdlib_module_names):
+            pytest.fail(f"{path.name}: the set-up cell imports {name} before it refuses SEED=-1")
+        return builtins.__import__(name, *args, **kwargs)
+
+    namespace: dict[str, Any] = {
+        "__name__": "__main__",
+        "__builtins__": {**vars(builtins), "__import__": guarded_import},
+    }
+    transform = TransformerManager().transform_cell
+    monkeypatch.chdir(path.parent)  # papermill runs the chapters there
+    for label, cell in (("parameters cell", parameters), ("injected parameters", injected)):
+        exec(compile(transform(cell.source), f"<{path.name}: {label}>", "exec"), namespace)
+    assert namespace["SEED"] == -1
+    with pytest.raises(ValueError, match="SEED") as failure:
+        exec(compile(transform(set_up.source), f"<{path.name}: set-up cell>", "exec"), namespace)
+    assert failure.type is ValueError, failure.type
+    assert "-1" in str(failure.value), failure.value
