@@ -35,7 +35,7 @@ atexit.register(shutil.rmtree, _SOCKET_FOLDER, ignore_errors=True)
 def _unix_socket_kernel(manager: type) -> type:
     """A subclass of a jupyter_client kernel manager whose kernels listen on Unix sockets."""
 
-    class UnixSocketKernel(manager):  # type: ignore[misc, valid-type]
+    class UnixSocketKernel(manager):  # type: ignore[misc]
         @default("transport")
         def _default_transport(self) -> str:
             return "ipc"

@@ -46,8 +46,8 @@ from lstm_utils.initial_state import check_initial_state, expected_initial_state
 from lstm_utils.masking import cudnn_blockers, padding_mask
 from lstm_utils.persistence import load_states, save_states
 from lstm_utils.reference import gru_step, lstm_step, reference_forward, simple_rnn_step
-from lstm_utils.sequences import state_sequence
 from lstm_utils.repro import MAX_SEED, check_int_parameter, check_parameters, quiet_tensorflow, set_seed
+from lstm_utils.sequences import state_sequence
 from lstm_utils.stateful import (
     check_batch,
     from_stateful_batches,

@@ -24,7 +24,9 @@ def _as_numeric(name: str, value: Any) -> np.ndarray:
     try:
         array = to_numpy(value)
     except Exception as error:  # anything NumPy cannot turn into an array
-        raise TypeError(f"{name}: expected an array, tensor or variable, got {type(value).__name__} ({error})") from error
+        raise TypeError(
+            f"{name}: expected an array, tensor or variable, got {type(value).__name__} ({error})"
+        ) from error
     if not (np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.bool_)):
         raise TypeError(f"{name}: expected numbers, got dtype {array.dtype} from a {type(value).__name__}")
     return array.astype(np.float64)

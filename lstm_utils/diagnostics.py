@@ -104,8 +104,7 @@ def _traced_captures(model: Any) -> list[tuple[str, set[int]]]:
     models = [model]
     flatten = getattr(model, "_flatten_layers", None)
     if flatten is not None:
-        models += [layer for layer in flatten(include_self=False, recursive=True)
-                   if hasattr(layer, "predict_function")]
+        models += [layer for layer in flatten(include_self=False, recursive=True) if hasattr(layer, "predict_function")]
     found = []
     for owner in models:
         for attribute in _FUNCTION_ATTRIBUTES:
@@ -121,8 +120,13 @@ def _traced_captures(model: Any) -> list[tuple[str, set[int]]]:
 
 
 def _variable_problem(
-    part: Any, place: str, kind: str, entry: Any, weight_handles: set[int],
-    traced: list[tuple[str, set[int]]], keras3: bool,
+    part: Any,
+    place: str,
+    kind: str,
+    entry: Any,
+    weight_handles: set[int],
+    traced: list[tuple[str, set[int]]],
+    keras3: bool,
 ) -> list[str]:
     """What is wrong with a state entry that is a variable, most telling first."""
     found = []

@@ -38,9 +38,7 @@ def _is_nested(value: Any) -> bool:
     """A list or tuple of states (a Keras ListWrapper too), not a single array or tensor."""
     if isinstance(value, (str, bytes, np.ndarray)):
         return False
-    return isinstance(value, (list, tuple)) or (
-        isinstance(value, Sequence) and not hasattr(value, "shape")
-    )
+    return isinstance(value, (list, tuple)) or (isinstance(value, Sequence) and not hasattr(value, "shape"))
 
 
 def _sizes(state_size: Any) -> list[tuple[int, ...]]:
@@ -66,7 +64,7 @@ def _cell_template(cell: Any, suffix: str) -> _Template:
     """[(label, shape without batch)] for one cell's states."""
     sizes = _sizes(cell.state_size)
     labels = cell_state_labels(cell, suffix)  # ["h", "c"] for an LSTM cell, ["h"] for GRU and SimpleRNN
-    return list(zip(labels, sizes))
+    return list(zip(labels, sizes, strict=True))
 
 
 def _layer_template(layer: Any, prefix: str = "") -> list[Any]:
@@ -112,14 +110,10 @@ def expected_initial_state(layer: Any) -> list[Any]:
     return nested_state_labels(layer)
 
 
-def _shape_of(
-    value: Any, what: str = "each initial state", wanted: str = "(batch, units)"
-) -> tuple[int | None, ...]:
+def _shape_of(value: Any, what: str = "each initial state", wanted: str = "(batch, units)") -> tuple[int | None, ...]:
     shape = getattr(value, "shape", None)
     if shape is None:
-        raise TypeError(
-            f"{what} must be an array or tensor of shape {wanted}; got a {type(value).__name__}"
-        )
+        raise TypeError(f"{what} must be an array or tensor of shape {wanted}; got a {type(value).__name__}")
     if hasattr(shape, "as_list"):
         if shape.rank is None:
             return ()
@@ -188,7 +182,7 @@ def _check_leaf(
             "accepts tensors in an eager call (it raises 'Expected a symbolic tensor instance'): "
             "pass tf.constant(value) instead"
         )
-    wanted = (batch,) + size
+    wanted = (batch, *size)
     wanted_text = "(batch, " + ", ".join(map(str, size)) + ")"
     if len(shape) != len(wanted):
         raise ValueError(
@@ -230,9 +224,7 @@ def _count_text(n: int) -> str:
 
 def _check_rnn(layer: Any, entries: list[Any], batch: int | None, prefix: str) -> None:
     template = _layer_template(layer, prefix)
-    names = [
-        [label for label, _ in item] if isinstance(item, list) else item[0] for item in template
-    ]
+    names = [[label for label, _ in item] if isinstance(item, list) else item[0] for item in template]
     stacked = bool(template) and isinstance(template[0], list)
     if not stacked:
         if len(entries) != len(template):
@@ -247,7 +239,7 @@ def _check_rnn(layer: Any, entries: list[Any], batch: int | None, prefix: str) -
                 f"{describe(layer)} expects {_count_text(len(template))} {_names_text(names)}; "
                 f"got {len(entries)}: {_describe_structure(entries)}{extra}"
             )
-        for value, (name, size) in zip(entries, template):
+        for value, (name, size) in zip(entries, template, strict=True):
             _check_leaf(layer, value, name, size, batch)
         return
     n_flat = sum(len(cell) for cell in template)
@@ -262,7 +254,7 @@ def _check_rnn(layer: Any, entries: list[Any], batch: int | None, prefix: str) -
             f"{describe(layer)} has {len(template)} stacked cells and expects one entry per cell, "
             f"{_names_text(names)}; got {len(entries)}: {_describe_structure(entries)}"
         )
-    for value, cell_template, cell_names in zip(entries, template, names):
+    for value, cell_template, cell_names in zip(entries, template, names, strict=True):
         if _is_nested(value):
             parts = list(value)
         elif len(cell_template) == 1:
@@ -277,7 +269,7 @@ def _check_rnn(layer: Any, entries: list[Any], batch: int | None, prefix: str) -
                 f"{describe(layer)}: the cell with states {_names_text(cell_names)} expects "
                 f"{_count_text(len(cell_template))}; got {len(parts)}: {_describe_structure(parts)}"
             )
-        for part, (name, size) in zip(parts, cell_template):
+        for part, (name, size) in zip(parts, cell_template, strict=True):
             _check_leaf(layer, part, name, size, batch)
 
 
@@ -321,17 +313,15 @@ def check_initial_state(layer: Any, inputs: Any, initial_state: Any) -> None:
     >>> x = np.zeros((1, 5, 3), "float32")
     >>> h = np.zeros((1, 4), "float32")
     >>> check_initial_state(keras.layers.LSTM(4), x, [h, h])   # fine: returns None
-    >>> check_initial_state(keras.layers.GRU(4, name="gru"), x, [h, h])
+    >>> check_initial_state(keras.layers.GRU(4, name="gru"), x, [h, h])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: GRU layer 'gru' expects 1 initial state [h]; got 2: [(1, 4), (1, 4)] (Keras 3 silently ignores the extra states of a GRU)
+    ValueError: GRU layer 'gru' expects 1 initial state [h]; got 2: [(1, 4), (1, 4)] (Keras 3 silently ignores ...)
     """
     require_recurrent(layer, "check_initial_state")
     input_shape = _shape_of(inputs, "inputs", "(batch, timesteps, features)")
     if len(input_shape) != 3:
-        raise ValueError(
-            f"inputs must be 3-D (batch, timesteps, features); got shape {input_shape}"
-        )
+        raise ValueError(f"inputs must be 3-D (batch, timesteps, features); got shape {input_shape}")
     if initial_state is None:
         return
     batch = input_shape[0]

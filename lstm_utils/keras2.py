@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from lstm_utils._keras_classes import KERAS_CLASSES, keras_class
 
-__all__ = sorted(KERAS_CLASSES)
+__all__ = ["ResetStatesCallback", "TrainableInitialState"]  # the names in KERAS_CLASSES (tested)
 
 if TYPE_CHECKING:
     ResetStatesCallback: Any

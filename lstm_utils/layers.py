@@ -162,7 +162,7 @@ class TrainableInitialStateLogic(_LayerBase):  # type: ignore[misc]  # a mixin f
 
     def compute_output_shape(self, input_shape: Any) -> list[tuple[Any, int]]:
         try:
-            batch = tuple(input_shape)[0]
+            batch = next(iter(input_shape))
         except (TypeError, ValueError, IndexError):  # unknown rank
             batch = None
         return [(batch, self.units) for _ in range(self.num_states)]

@@ -177,7 +177,7 @@ def cudnn_blockers(layer: Any, mask: Any = None) -> list[str]:
     kinds = class_names(layer)
     kind = "LSTM" if "LSTM" in kinds else "GRU" if "GRU" in kinds else None
     if kind is None:
-        return [f"only LSTM and GRU layers have a cuDNN kernel, got {type(layer).__name__}"] + mask_problems
+        return [f"only LSTM and GRU layers have a cuDNN kernel, got {type(layer).__name__}", *mask_problems]
 
     import tensorflow as tf
 

@@ -232,7 +232,7 @@ def _remove_abandoned_temporaries(directory: str, prefix: str) -> None:
         for name in os.listdir(directory):
             if not (name.startswith(prefix) and name.endswith(".tmp")):
                 continue
-            pid_text = name[len(prefix):].split(".", 1)[0]
+            pid_text = name[len(prefix) :].split(".", 1)[0]
             if pid_text.isdigit() and int(pid_text) != os.getpid() and not _process_alive(int(pid_text)):
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(directory, name))
@@ -312,9 +312,7 @@ def _read_marker(archive: zipfile.ZipFile, target: str) -> None:
         raise ValueError(f"expected states file format {FORMAT_VERSION!r}, got {marker!r}")
 
 
-def _read_file(
-    target: str, current: dict[str, list[np.ndarray]]
-) -> tuple[dict[str, np.ndarray | None], list[str]]:
+def _read_file(target: str, current: dict[str, list[np.ndarray]]) -> tuple[dict[str, np.ndarray | None], list[str]]:
     """Every state entry of the file (``None`` where it does not fit the model), and what does not fit.
 
     Never unpickles.
@@ -353,7 +351,8 @@ def _read_file(
                 match = _KEY.match(key)
                 if match is None:
                     raise ValueError(
-                        f"expected entries named '<layer path>/<state index>' (index without leading zeros), got {key!r}"
+                        "expected entries named '<layer path>/<state index>' (index without leading zeros), "
+                        f"got {key!r}"
                     )
                 slot = (match["path"], int(match["index"]))
                 if slot in seen:

@@ -79,10 +79,7 @@ def _check_step(
                 f"{x_t.shape[-1]} input features, got {array.shape}"
             )
     if h.shape != (x_t.shape[0], units):
-        raise ValueError(
-            f"{kind}: the state must have shape (batch, units) = {(x_t.shape[0], units)}, "
-            f"got {h.shape}"
-        )
+        raise ValueError(f"{kind}: the state must have shape (batch, units) = {(x_t.shape[0], units)}, got {h.shape}")
     if bias is not None and bias.shape not in bias_shapes:
         wanted = " or ".join(str(s) for s in bias_shapes)
         raise ValueError(f"{kind}: bias must have shape {wanted}, got {bias.shape}")
@@ -221,9 +218,7 @@ def gru_step(
     kernel, recurrent_kernel = _as_float64("kernel", kernel), _as_float64("recurrent_kernel", recurrent_kernel)
     bias = None if bias is None else _as_float64("bias", bias)
     n = kernel.shape[1] if kernel.ndim == 2 else -1
-    _check_step(
-        "gru_step", 3, x_t, h, kernel, recurrent_kernel, bias, [(2, n)] if reset_after else [(n,)]
-    )
+    _check_step("gru_step", 3, x_t, h, kernel, recurrent_kernel, bias, [(2, n)] if reset_after else [(n,)])
     units = h.shape[1]
     input_bias: np.ndarray | float
     if bias is None:
@@ -237,10 +232,8 @@ def gru_step(
     b_z, b_r, b_h = np.split(recurrent_bias, 3)
     z = _sigmoid(x_z + h @ U_z + b_z)
     r = _sigmoid(x_r + h @ U_r + b_r)
-    if reset_after:
-        hh = np.tanh(x_h + r * (h @ U_h + b_h))
-    else:
-        hh = np.tanh(x_h + (r * h) @ U_h)
+    # reset_after (Keras's default, cuDNN's form) applies r after the recurrent product.
+    hh = np.tanh(x_h + r * (h @ U_h + b_h)) if reset_after else np.tanh(x_h + (r * h) @ U_h)
     h_new: np.ndarray = z * h + (1.0 - z) * hh
     return h_new
 
@@ -349,8 +342,7 @@ def _check_layer(layer: Any) -> list[str]:
         merge_mode = getattr(layer, "merge_mode", "concat")
         if merge_mode not in _MERGE_MODES:
             raise NotImplementedError(
-                f"the NumPy reference supports Bidirectional merge_mode in {_MERGE_MODES}, "
-                f"got {merge_mode!r}"
+                f"the NumPy reference supports Bidirectional merge_mode in {_MERGE_MODES}, got {merge_mode!r}"
             )
         return _check_layer(layer.forward_layer) + _check_layer(layer.backward_layer)
     if getattr(layer, "time_major", False):
@@ -363,9 +355,7 @@ def _check_layer(layer: Any) -> list[str]:
     return [_cell_kind(cell, layer) for cell in cells_of(layer)]
 
 
-def _run_cells(
-    layer: Any, x: np.ndarray, states: list[np.ndarray] | None
-) -> tuple[np.ndarray, list[np.ndarray]]:
+def _run_cells(layer: Any, x: np.ndarray, states: list[np.ndarray] | None) -> tuple[np.ndarray, list[np.ndarray]]:
     """Run an RNN layer (one cell or stacked cells) over x, in the layer's own direction."""
     cells = cells_of(layer)
     kinds = _check_layer(layer)
@@ -384,14 +374,11 @@ def _run_cells(
         if stored is not None:
             states = [_as_float64("stored state", s) for s in stored]
         else:
-            states = [np.zeros((batch, u)) for u, n in zip(units, n_states) for _ in range(n)]
+            states = [np.zeros((batch, u)) for u, n in zip(units, n_states, strict=True) for _ in range(n)]
     if len(states) != sum(n_states):
-        raise ValueError(
-            f"{describe(layer)} has {sum(n_states)} states {labels}; "
-            f"initial_state holds {len(states)}"
-        )
-    widths = [u for u, n in zip(units, n_states) for _ in range(n)]
-    for label, state, width in zip(labels, states, widths):
+        raise ValueError(f"{describe(layer)} has {sum(n_states)} states {labels}; initial_state holds {len(states)}")
+    widths = [u for u, n in zip(units, n_states, strict=True) for _ in range(n)]
+    for label, state, width in zip(labels, states, widths, strict=True):
         if state.shape != (batch, width):
             raise ValueError(
                 f"initial state {label} of {describe(layer)} must have shape "
@@ -409,7 +396,7 @@ def _run_cells(
     for t in steps:
         inp = x[:, t]
         position = 0
-        for kind, cell, (kernel, recurrent_kernel, bias) in zip(kinds, cells, weights):
+        for kind, cell, (kernel, recurrent_kernel, bias) in zip(kinds, cells, weights, strict=True):
             if kind == "LSTMCell":
                 h, c = lstm_step(inp, current[position], current[position + 1], kernel, recurrent_kernel, bias)
                 current[position : position + 2] = [h, c]
@@ -428,9 +415,7 @@ def _run_cells(
     return np.stack(outputs, axis=1), current
 
 
-def reference_forward(
-    layer: Any, x: Any, initial_state: Any = None
-) -> tuple[np.ndarray, list[np.ndarray]]:
+def reference_forward(layer: Any, x: Any, initial_state: Any = None) -> tuple[np.ndarray, list[np.ndarray]]:
     """Recompute a Keras recurrent layer's forward pass in NumPy (float64) from its own weights.
 
     Supports ``LSTM``, ``GRU`` (``reset_after`` true or false) and ``SimpleRNN``, ``RNN`` over

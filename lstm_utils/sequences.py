@@ -161,9 +161,11 @@ def _start_state(layer: Any, initial_state: Any, batch: int, units: int, count: 
     if len(given) != count:
         raise ValueError(f"{describe(layer)} takes {count} initial state(s) {labels}; got {len(given)}")
     start = []
-    for label, value in zip(labels, given):
+    for label, value in zip(labels, given, strict=True):
         array = _as_float_array(f"initial state {label}", value)
         if array.shape != (batch, units):
-            raise ValueError(f"initial state {label} must have shape (batch, units) = {(batch, units)}, got {array.shape}")
+            raise ValueError(
+                f"initial state {label} must have shape (batch, units) = {(batch, units)}, got {array.shape}"
+            )
         start.append(array)
     return start

@@ -56,9 +56,7 @@ def to_stateful_batches(x: Any, y: None = None, *, window: int) -> np.ndarray: .
 def to_stateful_batches(x: Any, y: Any, *, window: int) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-def to_stateful_batches(
-    x: Any, y: Any = None, *, window: int
-) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+def to_stateful_batches(x: Any, y: Any = None, *, window: int) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Cut long sequences into windows ordered so that batch ``k`` holds window ``k`` of each.
 
     ``x`` holds ``batch`` long sequences of ``timesteps`` steps. The result holds
@@ -202,7 +200,9 @@ def from_stateful_batches(chunks: Any, *, batch: int) -> np.ndarray:
 
 def _require_keras(obj: Any, what: str) -> None:
     if flavour_of(obj) is None:
-        raise TypeError(f"{what} must be a Keras model or layer (keras, tf.keras or tf_keras), got {type(obj).__name__}")
+        raise TypeError(
+            f"{what} must be a Keras model or layer (keras, tf.keras or tf_keras), got {type(obj).__name__}"
+        )
 
 
 def stateful_batch_size(model_or_layer: Any) -> int | None:
@@ -239,8 +239,7 @@ def stateful_batch_size(model_or_layer: Any) -> int | None:
     if len(set(sizes.values())) > 1:
         listed = ", ".join(f"{path}: {size}" for path, size in sizes.items())
         raise ValueError(
-            f"the stateful layers were built for different batch sizes ({listed}); "
-            "no batch fits all of them"
+            f"the stateful layers were built for different batch sizes ({listed}); no batch fits all of them"
         )
     return next(iter(sizes.values()), None)
 
@@ -338,11 +337,13 @@ def check_batch(model: Any, x: Any, *, batch_size: int | None = None) -> int | N
             f"stateful layers were built with; pass batch_size={stateful}, or copy the model to "
             f"batches of {batch_size} with lstm_utils.with_batch_size(model, {batch_size})"
         )
-    if n_samples is None or n_samples % stateful == 0 and n_samples > 0:
+    if n_samples is None or (n_samples % stateful == 0 and n_samples > 0):
         return stateful
     usable = n_samples - n_samples % stateful
     if n_samples == 0:
-        raise ValueError(f"x has 0 samples; a stateful model built for batches of {stateful} needs a multiple of {stateful}")
+        raise ValueError(
+            f"x has 0 samples; a stateful model built for batches of {stateful} needs a multiple of {stateful}"
+        )
     if n_samples < stateful:
         raise ValueError(
             f"{_plural(n_samples, 'sample')} do not fill one batch of {stateful}: Keras 2 silently "

@@ -115,7 +115,13 @@ def _state_variables(layer: Any, function: str) -> list[Any]:
     _check_stateful_and_built(layer, function)
     names = state_labels(layer)
     variables = [leaf for direction in directions(layer) for leaf in flatten_states(direction.layer.states)]
-    for name, variable in zip(names, variables):
+    if len(variables) != len(names):
+        raise ValueError(
+            f"{describe(layer)} should hold {len(names)} state(s) {names}, but layer.states holds "
+            f"{len(variables)}: the list was replaced. Rebuild the layer and set values with "
+            "lstm_utils.set_states (chapter 6, 06_list_replacement.ipynb)."
+        )
+    for name, variable in zip(names, variables, strict=True):
         if not is_variable(variable):
             raise TypeError(
                 f"state {name!r} of {describe(layer)} is a {type(variable).__name__}, not a state "
@@ -244,24 +250,19 @@ def set_states(layer: Any, states: Sequence[Any]) -> None:
     variables = _state_variables(layer, "set_states")
     names = state_labels(layer)
     shapes = [tuple(int(d) for d in v.shape) for v in variables]
-    expected = ", ".join(f"{n} {s}" for n, s in zip(names, shapes))
+    expected = ", ".join(f"{n} {s}" for n, s in zip(names, shapes, strict=True))
     if not isinstance(states, (list, tuple)):
         raise TypeError(
-            f"{describe(layer)}: expected a list of {len(variables)} arrays ({expected}), "
-            f"got a {type(states).__name__}"
+            f"{describe(layer)}: expected a list of {len(variables)} arrays ({expected}), got a {type(states).__name__}"
         )
     if len(states) != len(variables):
-        raise ValueError(
-            f"{describe(layer)} holds {len(variables)} state(s) ({expected}), "
-            f"got {len(states)} array(s)"
-        )
+        raise ValueError(f"{describe(layer)} holds {len(variables)} state(s) ({expected}), got {len(states)} array(s)")
     arrays = []
-    for name, shape, variable, value in zip(names, shapes, variables, states):
+    for name, shape, variable, value in zip(names, shapes, variables, states, strict=True):
         array = _as_array(value, name, layer)
         if array.shape != shape:
             raise ValueError(
-                f"state {name!r} of {describe(layer)}: expected shape {shape} (batch, units), "
-                f"got {array.shape}"
+                f"state {name!r} of {describe(layer)}: expected shape {shape} (batch, units), got {array.shape}"
             )
         if not np.all(np.isfinite(array)):
             raise ValueError(f"state {name!r} of {describe(layer)}: got NaN or infinite values")
@@ -275,7 +276,7 @@ def set_states(layer: Any, states: Sequence[Any]) -> None:
                 f"in the state's dtype {dtype} (largest finite: {float(np.finfo(dtype).max):.3g})"
             )
         arrays.append(converted)
-    for variable, array in zip(variables, arrays):
+    for variable, array in zip(variables, arrays, strict=True):
         variable.assign(array)
 
 

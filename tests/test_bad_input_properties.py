@@ -22,12 +22,27 @@ import lstm_utils
 
 BATCH, UNITS = 2, 3
 SETTINGS = settings(
-    max_examples=60, deadline=None, derandomize=True, database=None,
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
 DTYPES = st.sampled_from(
-    ["float16", "float32", "float64", "int8", "int64", "uint8", "bool", "complex64", "<U3", "timedelta64[s]", "datetime64[D]"]
+    [
+        "float16",
+        "float32",
+        "float64",
+        "int8",
+        "int64",
+        "uint8",
+        "bool",
+        "complex64",
+        "<U3",
+        "timedelta64[s]",
+        "datetime64[D]",
+    ]
 )
 SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
 EDGE_FLOATS = st.sampled_from([0.0, -1.5, 1e39, -1e39, np.nan, np.inf, -np.inf, 1e-40])
@@ -65,7 +80,9 @@ STATE_LIKE = st.one_of(arrays(), arrays(shape=st.just((BATCH, UNITS))))
 
 @SETTINGS
 @given(version=st.sampled_from(["keras3", "keras2"]), h=STATE_LIKE, c=STATE_LIKE)
-def test_set_states_round_trips_or_refuses_naming_the_state(layers: dict[str, Any], version: str, h: Any, c: Any) -> None:
+def test_set_states_round_trips_or_refuses_naming_the_state(
+    layers: dict[str, Any], version: str, h: Any, c: Any
+) -> None:
     _, _, layer = layers[version]
     before = [np.full((BATCH, UNITS), 0.25, "float32"), np.full((BATCH, UNITS), -0.5, "float32")]
     lstm_utils.set_states(layer, before)
@@ -73,10 +90,10 @@ def test_set_states_round_trips_or_refuses_naming_the_state(layers: dict[str, An
         lstm_utils.set_states(layer, [h, c])
     except (TypeError, ValueError) as error:
         assert "state 'h'" in str(error) or "state 'c'" in str(error), str(error)
-        for got, want in zip(lstm_utils.get_states(layer), before):
+        for got, want in zip(lstm_utils.get_states(layer), before, strict=True):
             np.testing.assert_array_equal(got, want)
     else:
-        for got, given_value in zip(lstm_utils.get_states(layer), (h, c)):
+        for got, given_value in zip(lstm_utils.get_states(layer), (h, c), strict=True):
             assert given_value.shape == (BATCH, UNITS) and given_value.dtype.kind in "fiu"
             np.testing.assert_array_equal(got, given_value.astype("float32"))
             assert np.all(np.isfinite(got))
@@ -143,7 +160,7 @@ def test_a_damaged_states_file_loads_intact_or_is_refused_naming_the_file(
         lstm_utils.load_states(model, target)
     except ValueError as error:
         assert "damaged.npz" in str(error), str(error)
-        for got, want in zip(lstm_utils.get_states(layer), before):
+        for got, want in zip(lstm_utils.get_states(layer), before, strict=True):
             np.testing.assert_array_equal(got, want)
     else:  # only a harmless edit (a timestamp, a name field) may load, and then exactly the saved values
         h, c = lstm_utils.get_states(layer)

@@ -67,7 +67,7 @@ def test_no_stateful_layer_is_an_error(K: ModuleType) -> None:
     weights = [w.copy() for w in model.get_weights()]
     with pytest.raises(ValueError, match="holds no stateful recurrent layer"):
         model.fit(*_data(), epochs=1, verbose=0, callbacks=[_callback_class(K)()])
-    for a, b in zip(model.get_weights(), weights):
+    for a, b in zip(model.get_weights(), weights, strict=True):
         np.testing.assert_array_equal(a, b)  # raised before any training step
 
 

@@ -62,9 +62,7 @@ def test_numpy_entry_is_named(K: ModuleType) -> None:
     model.predict(data()[0], verbose=0)
     lstm.states[1] = np.zeros((BATCH, UNITS), "float32")
     assert find_replaced_states(model) == ["lstm"]
-    assert explain_replaced_states(model) == {
-        "lstm": ["layer.states[1] is a numpy.ndarray, not a variable"]
-    }
+    assert explain_replaced_states(model) == {"lstm": ["layer.states[1] is a numpy.ndarray, not a variable"]}
 
 
 @pytest.mark.parametrize("first_call", ["predict", "train_on_batch"])
@@ -111,8 +109,10 @@ def test_keras3_raw_tf_variable_is_named() -> None:
 
 def test_bidirectional_and_nested_paths(K: ModuleType) -> None:
     inner = K.Sequential(
-        [K.Input(batch_shape=(BATCH, TIMESTEPS, 1)),
-         K.layers.Bidirectional(K.layers.LSTM(UNITS, stateful=True), name="bi")],
+        [
+            K.Input(batch_shape=(BATCH, TIMESTEPS, 1)),
+            K.layers.Bidirectional(K.layers.LSTM(UNITS, stateful=True), name="bi"),
+        ],
         name="encoder",
     )
     outer = K.Sequential([K.Input(batch_shape=(BATCH, TIMESTEPS, 1)), inner, K.layers.Dense(1)])
@@ -153,8 +153,7 @@ def test_healthy_variety_is_not_reported(K: ModuleType) -> None:
     inputs = K.Input(batch_shape=(BATCH, TIMESTEPS, 1))
     h = K.layers.GRU(UNITS, stateful=True, return_sequences=True)(inputs)
     h = K.layers.SimpleRNN(UNITS, stateful=True, return_sequences=True)(h)
-    h = K.layers.RNN([K.layers.LSTMCell(UNITS), K.layers.LSTMCell(UNITS)], stateful=True,
-                     return_sequences=True)(h)
+    h = K.layers.RNN([K.layers.LSTMCell(UNITS), K.layers.LSTMCell(UNITS)], stateful=True, return_sequences=True)(h)
     h = K.layers.Bidirectional(K.layers.LSTM(UNITS, stateful=True))(h)
     model = K.Model(inputs, h)
     model.predict(data()[0], verbose=0)

@@ -21,9 +21,11 @@ def test_expect_error_fails_when_nothing_is_raised() -> None:
 
 
 def test_expect_error_fails_on_another_message() -> None:
-    with pytest.raises(AssertionError, match="expected a message matching 'shape'"):
-        with expect_error(ValueError, match="shape"):
-            raise ValueError("dtype")
+    with (
+        pytest.raises(AssertionError, match="expected a message matching 'shape'"),
+        expect_error(ValueError, match="shape"),
+    ):
+        raise ValueError("dtype")
 
 
 def test_expect_error_lets_other_errors_through() -> None:

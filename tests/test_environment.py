@@ -26,8 +26,8 @@ def declared_requirements() -> list[Requirement]:
 
 def locked_versions() -> dict[str, Version]:
     pins = {}
-    for line in (ROOT / "requirements.lock").read_text().splitlines():
-        line = line.split("#")[0].strip()
+    for raw_line in (ROOT / "requirements.lock").read_text().splitlines():
+        line = raw_line.split("#")[0].strip()
         if line and not line.startswith("-"):
             requirement = Requirement(line)
             (specifier,) = requirement.specifier
@@ -67,7 +67,7 @@ def test_the_version_is_written_in_one_place() -> None:
 
     import lstm_utils
 
-    project = pyproject()
+    project = pyproject()["project"]
     assert "version" not in project and project["dynamic"] == ["version"], "pyproject.toml must not repeat the version"
     assert pyproject()["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "lstm_utils.__version__"}
     assert importlib.metadata.version("lstm_utils") == lstm_utils.__version__, (

@@ -91,7 +91,10 @@ def test_wrong_count(K: ModuleType) -> None:
 
 
 def test_wrong_nesting(K: ModuleType) -> None:
-    with pytest.raises(ValueError, match=r"2 stacked cells, so initial_state must be nested.*\[\[h1, c1\], \[h2, c2\]\]; got a flat list of 4"):
+    with pytest.raises(
+        ValueError,
+        match=r"2 stacked cells, so initial_state must be nested.*\[\[h1, c1\], \[h2, c2\]\]; got a flat list of 4",
+    ):
         check_initial_state(_stacked(K), _x(), [_s()] * 4)
     with pytest.raises(ValueError, match=r"expects 2 initial states; got 1"):
         check_initial_state(_stacked(K), _x(), [[_s(), _s()], [_s()]])
@@ -104,7 +107,10 @@ def test_wrong_nesting(K: ModuleType) -> None:
 def test_bidirectional_count(K: ModuleType) -> None:
     layer = K.layers.Bidirectional(K.layers.LSTM(U))
     for n in (2, 3, 5):
-        with pytest.raises(ValueError, match=rf"expects 4 initial states, forward then backward, \[fwd_h, fwd_c, bwd_h, bwd_c\]; got {n}"):
+        with pytest.raises(
+            ValueError,
+            match=rf"expects 4 initial states, forward then backward, \[fwd_h, fwd_c, bwd_h, bwd_c\]; got {n}",
+        ):
             check_initial_state(layer, _x(), [_s()] * n)
     with pytest.raises(ValueError, match=r"expects 2 initial states, forward then backward, \[fwd_h, bwd_h\]; got 4"):
         check_initial_state(K.layers.Bidirectional(K.layers.GRU(U)), _x(), [_s()] * 4)
@@ -122,7 +128,10 @@ def test_wrong_batch(K: ModuleType) -> None:
 
 
 def test_wrong_width_and_rank(K: ModuleType) -> None:
-    with pytest.raises(ValueError, match=r"initial state c of .* must have shape \(batch, 4\), that is width 4; got shape \(2, 3\) \(width 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"initial state c of .* must have shape \(batch, 4\), that is width 4; got shape \(2, 3\) \(width 3\)",
+    ):
         check_initial_state(K.layers.LSTM(U), _x(), [_s(), _s(width=3)])
     with pytest.raises(ValueError, match=r"must have shape \(batch, 4\); got shape \(4,\)"):
         check_initial_state(K.layers.LSTM(U), _x(), [tf.zeros(U), tf.zeros(U)])
@@ -150,7 +159,9 @@ def test_what_the_check_catches_is_what_keras_3_gets_wrong() -> None:
 
 
 def test_inputs_without_a_shape_are_named(K: ModuleType) -> None:
-    with pytest.raises(TypeError, match=r"inputs must be an array or tensor of shape \(batch, timesteps, features\); got a list"):
+    with pytest.raises(
+        TypeError, match=r"inputs must be an array or tensor of shape \(batch, timesteps, features\); got a list"
+    ):
         check_initial_state(K.layers.LSTM(U), [[[0.0]]], None)
 
 
@@ -171,7 +182,9 @@ def test_symbolic_tensors_of_the_other_keras_are_refused() -> None:
     for layer_keras, state_keras in ((keras, tf_keras), (tf_keras, keras)):
         x = layer_keras.Input((5, 3))
         h = state_keras.Input((4,))
-        with pytest.raises(TypeError, match=r"initial state h of LSTM layer .* is a Keras [23] .* but the layer is a Keras [23]"):
+        with pytest.raises(
+            TypeError, match=r"initial state h of LSTM layer .* is a Keras [23] .* but the layer is a Keras [23]"
+        ):
             check_initial_state(layer_keras.layers.LSTM(4), x, [h, h])
 
 

@@ -57,7 +57,9 @@ def test_directions_of_a_bidirectional_layer(K: ModuleType) -> None:
 
 def test_a_class_is_not_a_layer(K: ModuleType) -> None:
     assert not is_recurrent(K.layers.LSTM)
-    with pytest.raises(TypeError, match=r"f expects a Keras recurrent layer .* got the class .*LSTM itself, not an instance"):
+    with pytest.raises(
+        TypeError, match=r"f expects a Keras recurrent layer .* got the class .*LSTM itself, not an instance"
+    ):
         require_recurrent(K.layers.LSTM, "f")
 
 

@@ -74,7 +74,9 @@ def test_registered_for_loading_without_custom_objects(K):
     assert K.saving.get_registered_object("lstm_utils>TrainableInitialState") is cls
 
 
-@pytest.mark.parametrize("num_states, names", [(1, ["h0"]), (2, ["h0", "c0"]), (3, ["state0_0", "state1_0", "state2_0"])])
+@pytest.mark.parametrize(
+    "num_states, names", [(1, ["h0"]), (2, ["h0", "c0"]), (3, ["state0_0", "state1_0", "state2_0"])]
+)
 def test_weights_are_trainable_and_named(K, num_states, names):
     layer = layer_class(K)(UNITS, num_states=num_states)
     states = layer(np.zeros((2, 5, 3), "float32"))
@@ -144,7 +146,7 @@ def test_fit_changes_the_states(K):
     before = values(layer)
     model.fit(x, y, epochs=2, batch_size=3, verbose=0)
     after = values(layer)
-    assert all(not np.array_equal(b, a) for b, a in zip(before, after))
+    assert all(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))
 
 
 def test_keras_file_round_trip(K, tmp_path: Path):
@@ -156,7 +158,7 @@ def test_keras_file_round_trip(K, tmp_path: Path):
     loaded = K.models.load_model(path)  # no custom_objects: the class is registered
     layer = loaded.get_layer("init")
     assert type(layer) is layer_class(K)
-    for saved, restored in zip(values(model.get_layer("init")), values(layer)):
+    for saved, restored in zip(values(model.get_layer("init")), values(layer), strict=True):
         np.testing.assert_array_equal(saved, restored)
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 

@@ -58,7 +58,9 @@ def test_padding_mask_symbolic_restores_the_mask_with_initial_state(K: ModuleTyp
 
 
 def test_padding_mask_bad_input() -> None:
-    with pytest.raises(ValueError, match=r"expected inputs of shape \(batch, timesteps, features\), got shape \(2, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"expected inputs of shape \(batch, timesteps, features\), got shape \(2, 3\)"
+    ):
         lstm_utils.padding_mask(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="got NaN"):
         lstm_utils.padding_mask(np.zeros((1, 2, 3)), value=float("nan"))
@@ -93,7 +95,9 @@ def test_cudnn_blockers_each_condition(K: ModuleType, kwargs: dict, message: str
 
 
 def test_cudnn_blockers_gru_reset_after_and_use_cudnn(K: ModuleType) -> None:
-    assert lstm_utils.cudnn_blockers(K.layers.GRU(4, reset_after=False)) == ["reset_after is False, cuDNN needs True (GRU)"]
+    assert lstm_utils.cudnn_blockers(K.layers.GRU(4, reset_after=False)) == [
+        "reset_after is False, cuDNN needs True (GRU)"
+    ]
     if K.__name__ == "keras":
         assert lstm_utils.cudnn_blockers(K.layers.LSTM(4, use_cudnn=False)) == ["use_cudnn is False"]
         assert lstm_utils.cudnn_blockers(K.layers.LSTM(4, use_cudnn=True)) == []

@@ -82,8 +82,12 @@ def test_every_public_function_of_a_module_is_exported() -> None:
             continue
         module = __import__(module_name(path), fromlist=["__all__"])
         # Mixins and factories of the Keras twins are public in their modules only.
-        twins = {"ResetStatesLogic", "reset_states_callback_class", "TrainableInitialStateLogic",
-                 "trainable_initial_state_class"}
+        twins = {
+            "ResetStatesLogic",
+            "reset_states_callback_class",
+            "TrainableInitialStateLogic",
+            "trainable_initial_state_class",
+        }
         missing = set(module.__all__) - set(lstm_utils.__all__) - twins
         assert not missing, f"{path.name} defines {sorted(missing)} but lstm_utils does not export them"
 
@@ -111,7 +115,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         if module in done:
             return None
         if module in visiting:
-            return visiting[visiting.index(module):] + [module]
+            return [*visiting[visiting.index(module) :], module]
         visiting.append(module)
         for target in sorted(graph.get(module, ())):
             cycle = visit(target)

@@ -17,8 +17,15 @@ from lstm_utils._flavour import to_numpy
 BATCH, STEPS, FEATURES = 2, 4, 3
 
 
-def build(K: ModuleType, *, batch: int = BATCH, units: int = 4, top: str | None = "top",
-          top_kind: str = "LSTM", extra: bool = False) -> Any:
+def build(
+    K: ModuleType,
+    *,
+    batch: int = BATCH,
+    units: int = 4,
+    top: str | None = "top",
+    top_kind: str = "LSTM",
+    extra: bool = False,
+) -> Any:
     """A nested model: encoder model (LSTM) -> Bidirectional(LSTM) -> [top LSTM/GRU] [-> extra GRU]."""
     inner_in = K.Input(batch_shape=(batch, STEPS, FEATURES))
     inner_out = K.layers.LSTM(units, stateful=True, return_sequences=True, name="lstm")(inner_in)
@@ -56,7 +63,7 @@ def assert_same(a: dict[str, list[np.ndarray]], b: dict[str, list[np.ndarray]]) 
     assert list(a) == list(b)
     for path in a:
         assert len(a[path]) == len(b[path])
-        for x, y in zip(a[path], b[path]):
+        for x, y in zip(a[path], b[path], strict=True):
             assert np.array_equal(x, y), path
 
 
@@ -67,8 +74,10 @@ def test_round_trip_nested_and_bidirectional(K: ModuleType, tmp_path: Path) -> N
     lstm_utils.save_states(model, path)  # os.PathLike
     with np.load(path, allow_pickle=False) as archive:
         assert sorted(archive.files) == sorted(
-            ["__format__"] + [f"encoder/lstm/{i}" for i in range(2)]
-            + [f"bidi/{i}" for i in range(4)] + [f"top/{i}" for i in range(2)]
+            ["__format__"]
+            + [f"encoder/lstm/{i}" for i in range(2)]
+            + [f"bidi/{i}" for i in range(4)]
+            + [f"top/{i}" for i in range(2)]
         )
         assert str(archive["__format__"]) == "lstm_utils.states/1"
     fresh = build(K)
@@ -116,12 +125,16 @@ def test_new_file_gets_the_usual_permissions(K: ModuleType, tmp_path: Path) -> N
 
 MISMATCHES = {
     "model lacks a saved layer": (
-        dict(top=None), r"the file holds states for layer\(s\) \['top'\] that the model does not have"
+        dict(top=None),
+        r"the file holds states for layer\(s\) \['top'\] that the model does not have",
     ),
     "model has an unsaved layer": (dict(extra=True), r"layer\(s\) \['extra'\] have no states in the file"),
     "wrong shape (units)": (dict(units=5), r"state 'encoder/lstm/0': expected shape \(2, 5\), the file has \(2, 4\)"),
     "wrong shape (batch)": (dict(batch=3), r"expected shape \(3, 4\), the file has \(2, 4\)"),
-    "wrong number of states": (dict(top_kind="GRU"), r"layer 'top' holds 1 state\(s\), the file has 2 \(top/0, top/1\)"),
+    "wrong number of states": (
+        dict(top_kind="GRU"),
+        r"layer 'top' holds 1 state\(s\), the file has 2 \(top/0, top/1\)",
+    ),
 }
 
 
@@ -197,7 +210,9 @@ def test_files_not_written_by_save_states(K: ModuleType, tmp_path: Path) -> None
     with pytest.raises(ValueError, match=r"with a '__format__' entry, got an \.npz file without one"):
         lstm_utils.load_states(model, tmp_path / "plain.npz")
     write_npz(tmp_path / "future.npz", {"__format__": np.array("lstm_utils.states/99")})
-    with pytest.raises(ValueError, match=r"expected states file format 'lstm_utils.states/1', got 'lstm_utils.states/99'"):
+    with pytest.raises(
+        ValueError, match=r"expected states file format 'lstm_utils.states/1', got 'lstm_utils.states/99'"
+    ):
         lstm_utils.load_states(model, tmp_path / "future.npz")
     (tmp_path / "text.npz").write_text("hello")
     with pytest.raises(ValueError, match=r"expected an \.npz file written by save_states"):
@@ -349,7 +364,9 @@ def test_temporary_files_of_killed_saves_are_removed_by_the_next_save(K: ModuleT
 
     model = build(K, top=None)
     target = tmp_path / "s.npz"
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     prefix = persistence._temporary_prefix(str(target))
     abandoned = tmp_path / f"{prefix}{int(dead.stdout)}.x1y2z3.tmp"
     abandoned.write_bytes(b"PK half a save")
@@ -377,8 +394,10 @@ def test_a_failed_save_names_the_users_path(K: ModuleType, tmp_path: Path, monke
 
 
 def good_entries(model: Any) -> dict[str, np.ndarray]:
-    return {"__format__": np.array("lstm_utils.states/1"),
-            **{f"{p}/{i}": s for p, v in snapshot(model).items() for i, s in enumerate(v)}}
+    return {
+        "__format__": np.array("lstm_utils.states/1"),
+        **{f"{p}/{i}": s for p, v in snapshot(model).items() for i, s in enumerate(v)},
+    }
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -421,15 +440,28 @@ def damaged_files(model: Any, tmp_path: Path) -> dict[str, tuple[Path, str]]:
     add("not_npy", {**members, "notes.txt": b"hello"}, r"entry 'notes.txt' is not an \.npy array")
     truncated = dict(members)
     truncated["encoder/lstm/0.npy"] = members["encoder/lstm/0.npy"][:-8]
-    add("truncated", truncated, r"entry 'encoder/lstm/0' is truncated: its header declares 32 bytes of data, it holds 24")
+    add(
+        "truncated",
+        truncated,
+        r"entry 'encoder/lstm/0' is truncated: its header declares 32 bytes of data, it holds 24",
+    )
     # A header that declares a huge array (about 4 TB) in a file of a few hundred bytes.
     huge_header = npy_bytes(np.zeros((2, 4), "float32")).replace(b"(2, 4)", b"(1000000, 1000000)")
-    add("huge shape", {**members, "encoder/lstm/0.npy": huge_header},
-        r"state 'encoder/lstm/0': expected shape \(2, 4\), the file has \(1000000, 1000000\)")
-    add("duplicate keys", {**members, "encoder/lstm/01.npy": members["encoder/lstm/1.npy"]},
-        r"index without leading zeros\), got 'encoder/lstm/01'")
-    add("bytes marker", {**members, "__format__.npy": npy_bytes(np.array(b"lstm_utils.states/1"))},
-        r"expected a '__format__' entry holding the text 'lstm_utils.states/1', got an entry of dtype \|S19")
+    add(
+        "huge shape",
+        {**members, "encoder/lstm/0.npy": huge_header},
+        r"state 'encoder/lstm/0': expected shape \(2, 4\), the file has \(1000000, 1000000\)",
+    )
+    add(
+        "duplicate keys",
+        {**members, "encoder/lstm/01.npy": members["encoder/lstm/1.npy"]},
+        r"index without leading zeros\), got 'encoder/lstm/01'",
+    )
+    add(
+        "bytes marker",
+        {**members, "__format__.npy": npy_bytes(np.array(b"lstm_utils.states/1"))},
+        r"expected a '__format__' entry holding the text 'lstm_utils.states/1', got an entry of dtype \|S19",
+    )
     return files
 
 

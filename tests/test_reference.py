@@ -28,7 +28,7 @@ def _tensors(states: list[np.ndarray]) -> list[tf.Tensor]:
 
 def _assert_close(keras_values: list, reference_values: list) -> None:
     assert len(keras_values) == len(reference_values)
-    for got, want in zip(keras_values, reference_values):
+    for got, want in zip(keras_values, reference_values, strict=True):
         np.testing.assert_allclose(np.asarray(got), want, atol=ATOL, rtol=0)
 
 
@@ -69,7 +69,10 @@ def test_swapped_states_do_not_match(K: ModuleType) -> None:
 def test_gru_matches_keras(K: ModuleType, reset_after: bool, with_state: bool) -> None:
     x, states = _data(1)
     layer = K.layers.GRU(
-        UNITS, reset_after=reset_after, return_sequences=True, return_state=True,
+        UNITS,
+        reset_after=reset_after,
+        return_sequences=True,
+        return_state=True,
         bias_initializer="random_normal",  # so that the bias layout matters
     )
     kwargs = {"initial_state": _tensors(states)} if with_state else {}
@@ -88,9 +91,7 @@ def test_simple_rnn_matches_keras(K: ModuleType) -> None:
 
 def test_lstm_without_bias_and_going_backwards(K: ModuleType) -> None:
     x, states = _data(2)
-    layer = K.layers.LSTM(
-        UNITS, use_bias=False, go_backwards=True, return_sequences=True, return_state=True
-    )
+    layer = K.layers.LSTM(UNITS, use_bias=False, go_backwards=True, return_sequences=True, return_state=True)
     seq, h, c = layer(x, initial_state=_tensors(states))
     ref_seq, ref_states = reference_forward(layer, x, states)
     _assert_close([seq, h, c], [ref_seq, *ref_states])
@@ -111,9 +112,7 @@ def test_stacked_cells_nested_and_flat_states(K: ModuleType) -> None:
     x, _ = _data()
     h1, c1 = (rng.normal(size=(BATCH, UNITS)).astype("float32") for _ in range(2))
     h2 = rng.normal(size=(BATCH, 3)).astype("float32")
-    layer = K.layers.RNN(
-        [K.layers.LSTMCell(UNITS), K.layers.GRUCell(3)], return_sequences=True, return_state=True
-    )
+    layer = K.layers.RNN([K.layers.LSTMCell(UNITS), K.layers.GRUCell(3)], return_sequences=True, return_state=True)
     seq, (k_h1, k_c1), k_h2 = layer(x, initial_state=[_tensors([h1, c1]), tf.constant(h2)])
     ref_seq, ref_states = reference_forward(layer, x, [[h1, c1], h2])
     assert ref_seq.shape == (BATCH, TIMESTEPS, 3)
@@ -121,7 +120,7 @@ def test_stacked_cells_nested_and_flat_states(K: ModuleType) -> None:
     flat_seq, flat_states = reference_forward(layer, x, [h1, c1, h2])
     np.testing.assert_array_equal(flat_seq, ref_seq)
     assert len(flat_states) == len(ref_states) == 3
-    for flat, nested in zip(flat_states, ref_states):
+    for flat, nested in zip(flat_states, ref_states, strict=True):
         np.testing.assert_array_equal(flat, nested)
 
 
@@ -199,7 +198,9 @@ def test_wrong_initial_state(K: ModuleType) -> None:
     layer(x)
     with pytest.raises(ValueError, match="has 2 states; initial_state holds 1"):
         reference_forward(layer, x, [h0])
-    with pytest.raises(ValueError, match=r"initial state c .* must have shape \(batch, units\) = \(2, 4\), got \(2, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"initial state c .* must have shape \(batch, units\) = \(2, 4\), got \(2, 3\)"
+    ):
         reference_forward(layer, x, [h0, c0[:, :3]])
     with pytest.raises(ValueError, match=r"initial state h .* = \(2, 4\), got \(1, 4\)"):
         reference_forward(layer, x, [h0[:1], c0[:1]])

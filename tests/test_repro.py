@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from types import ModuleType
 
 import numpy as np
 import pytest
-
-import random
 
 from lstm_utils import MAX_SEED, check_parameters, set_seed
 
@@ -21,7 +20,7 @@ def test_set_seed_makes_keras_initialisation_repeatable(K: ModuleType) -> None:
         layer.build((1, 2, 4))
         return [np.asarray(w) for w in layer.get_weights()] + [np.random.rand(2)]
 
-    for first, second in zip(weights(), weights()):
+    for first, second in zip(weights(), weights(), strict=True):
         np.testing.assert_array_equal(first, second)
 
 
@@ -80,8 +79,13 @@ def test_check_parameters_refuses_an_empty_range() -> None:
 
 def test_quiet_tensorflow_keeps_start_up_lines_off_stderr() -> None:
     code = "import lstm_utils; lstm_utils.quiet_tensorflow(); import tensorflow as tf; print(int(tf.constant(1) + 1))"
-    loud = subprocess.run([sys.executable, "-c", "import tensorflow as tf; tf.constant(1) + 1"],
-                          capture_output=True, text=True, check=True, env={"PATH": ""})
+    loud = subprocess.run(
+        [sys.executable, "-c", "import tensorflow as tf; tf.constant(1) + 1"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": ""},
+    )
     quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PATH": ""})
     assert loud.stderr.strip(), "TensorFlow no longer prints start-up lines: this test has nothing to check"
     assert quiet.stdout == "2\n"

@@ -49,7 +49,7 @@ def test_go_backwards_and_the_state_of_a_stateful_layer(K: ModuleType) -> None:
     before = lstm_utils.get_states(stateful)
     h_seq, c_seq = state_sequence(stateful, x)  # starts from that state, and leaves it alone
     np.testing.assert_allclose(h_seq, reference_forward(stateful, x, before)[0], atol=1e-5)
-    for got, want in zip(lstm_utils.get_states(stateful), before):
+    for got, want in zip(lstm_utils.get_states(stateful), before, strict=True):
         np.testing.assert_array_equal(got, want)
     assert c_seq is not None
 
@@ -57,14 +57,44 @@ def test_go_backwards_and_the_state_of_a_stateful_layer(K: ModuleType) -> None:
 @pytest.mark.parametrize(
     "make, call, error, match",
     [
-        (lambda K: K.layers.Dense(2), lambda f, l: f(l, data()), TypeError, "state_sequence expects a Keras recurrent layer"),
-        (lambda K: K.layers.Bidirectional(K.layers.LSTM(UNITS)), lambda f, l: f(l, data()), ValueError, "is Bidirectional or holds stacked cells"),
-        (lambda K: K.layers.LSTM(UNITS), lambda f, l: f(l, data()), ValueError, "is not built yet"),
-        (lambda K: built(K, "LSTM"), lambda f, l: f(l, data()[0]), ValueError, r"x must be 3-D"),
-        (lambda K: built(K, "LSTM"), lambda f, l: f(l, np.zeros((2, 3, 5))), ValueError, "built for 3 input features; x has 5"),
-        (lambda K: built(K, "LSTM"), lambda f, l: f(l, np.full((2, 3, 3), "a")), TypeError, "x must be a numeric array"),
-        (lambda K: built(K, "LSTM"), lambda f, l: f(l, data(), [np.zeros((BATCH, UNITS))]), ValueError, r"takes 2 initial state\(s\) \['h', 'c'\]; got 1"),
-        (lambda K: built(K, "GRU"), lambda f, l: f(l, data(), [np.zeros((1, UNITS))]), ValueError, r"initial state h must have shape \(batch, units\) = \(2, 4\), got \(1, 4\)"),
+        (
+            lambda K: K.layers.Dense(2),
+            lambda f, layer: f(layer, data()),
+            TypeError,
+            "state_sequence expects a Keras recurrent layer",
+        ),
+        (
+            lambda K: K.layers.Bidirectional(K.layers.LSTM(UNITS)),
+            lambda f, layer: f(layer, data()),
+            ValueError,
+            "is Bidirectional or holds stacked cells",
+        ),
+        (lambda K: K.layers.LSTM(UNITS), lambda f, layer: f(layer, data()), ValueError, "is not built yet"),
+        (lambda K: built(K, "LSTM"), lambda f, layer: f(layer, data()[0]), ValueError, r"x must be 3-D"),
+        (
+            lambda K: built(K, "LSTM"),
+            lambda f, layer: f(layer, np.zeros((2, 3, 5))),
+            ValueError,
+            "built for 3 input features; x has 5",
+        ),
+        (
+            lambda K: built(K, "LSTM"),
+            lambda f, layer: f(layer, np.full((2, 3, 3), "a")),
+            TypeError,
+            "x must be a numeric array",
+        ),
+        (
+            lambda K: built(K, "LSTM"),
+            lambda f, layer: f(layer, data(), [np.zeros((BATCH, UNITS))]),
+            ValueError,
+            r"takes 2 initial state\(s\) \['h', 'c'\]; got 1",
+        ),
+        (
+            lambda K: built(K, "GRU"),
+            lambda f, layer: f(layer, data(), [np.zeros((1, UNITS))]),
+            ValueError,
+            r"initial state h must have shape \(batch, units\) = \(2, 4\), got \(1, 4\)",
+        ),
     ],
 )
 def test_bad_input(K: ModuleType, make, call, error, match) -> None:

@@ -9,12 +9,12 @@ two have the same cells (type, source, tags), so an edit made to one file only f
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 
 import jupytext
 import nbformat
 import pytest
-import yaml
 from jupytext.config import JupytextConfiguration, load_jupytext_configuration_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,15 +31,14 @@ def config() -> JupytextConfiguration:
 def read_source(path: Path) -> nbformat.NotebookNode:
     """Read a ``.md`` as ``tools/execute_chapters.py`` does (see ``read_text_notebook`` there)."""
     text = path.read_text(encoding="utf-8")
-    try:
-        return jupytext.reads(text, fmt="md:myst", config=config())
-    except yaml.reader.ReaderError:  # Jupytext's format detection chokes on a control character
-        from jupytext.formats import rearrange_jupytext_metadata
-        from jupytext.jupytext import TextNotebookConverter
-
-        notebook = TextNotebookConverter("md:myst", config()).reads(text)
-        rearrange_jupytext_metadata(notebook.metadata)
-        return notebook
+    # Jupytext parses the whole file as YAML to detect its format, and YAML refuses control characters.
+    control = re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text)
+    assert control is None, (
+        f"{path.name}, line {text.count(chr(10), 0, control.start()) + 1}: a literal control character "
+        f"{control.group()!r}; write it as an escape inside the string"
+    )
+    notebook: nbformat.NotebookNode = jupytext.reads(text, fmt="md:myst", config=config())
+    return notebook
 
 
 def cells(notebook: nbformat.NotebookNode) -> list[Cell]:
@@ -58,10 +57,12 @@ def describe(index: int, md: Cell, ipynb: Cell) -> str:
         a, b = md[1].splitlines(), ipynb[1].splitlines()
         if a == b:
             return f"cell {index} ({md[0]}) source differs in line endings or a final newline"
-        line = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-        return (f"cell {index} ({md[0]}) source, line {line + 1}:\n"
-                f"      .md:    {a[line] if line < len(a) else '<no such line>'!r}\n"
-                f"      .ipynb: {b[line] if line < len(b) else '<no such line>'!r}")
+        line = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+        return (
+            f"cell {index} ({md[0]}) source, line {line + 1}:\n"
+            f"      .md:    {a[line] if line < len(a) else '<no such line>'!r}\n"
+            f"      .ipynb: {b[line] if line < len(b) else '<no such line>'!r}"
+        )
     return f"cell {index} ({md[0]}) tags: .md {list(md[2])}, .ipynb {list(ipynb[2])}"
 
 
@@ -75,8 +76,10 @@ def differences(md: list[Cell], ipynb: list[Cell]) -> list[str]:
         paired = min(i2 - i1, j2 - j1)
         found += [describe(i1 + k, md[i1 + k], ipynb[j1 + k]) for k in range(paired)]
         found += [f"cell {i} ({md[i][0]}) is in the .md only: {first_line(md[i])}" for i in range(i1 + paired, i2)]
-        found += [f"cell {j} of the .ipynb ({ipynb[j][0]}) is not in the .md: {first_line(ipynb[j])}"
-                  for j in range(j1 + paired, j2)]
+        found += [
+            f"cell {j} of the .ipynb ({ipynb[j][0]}) is not in the .md: {first_line(ipynb[j])}"
+            for j in range(j1 + paired, j2)
+        ]
     return found
 
 

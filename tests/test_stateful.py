@@ -56,9 +56,7 @@ def test_round_trip() -> None:
 
 def test_from_stateful_batches_one_output_per_window() -> None:
     last = np.array([[0.0], [10.0], [1.0], [11.0], [2.0], [12.0]])  # rows k * batch + i
-    np.testing.assert_array_equal(
-        from_stateful_batches(last, batch=2)[..., 0], [[0.0, 1.0, 2.0], [10.0, 11.0, 12.0]]
-    )
+    np.testing.assert_array_equal(from_stateful_batches(last, batch=2)[..., 0], [[0.0, 1.0, 2.0], [10.0, 11.0, 12.0]])
 
 
 @pytest.mark.parametrize(
@@ -157,10 +155,13 @@ def test_check_batch_partial_last_batch(K: ModuleType) -> None:
     """The error of check_batch matches what Keras really does: 6 outputs for 5 samples."""
     model = _sequential(K, batch=2, timesteps=4)
     x = np.random.default_rng(0).random((5, 4, 1)).astype("float32")
-    with pytest.raises(ValueError, match=(
-        r"5 samples do not split into batches of 2: the last batch would have 1 sample, which "
-        r"Keras 3 \(TensorFlow backend\) and Keras 2 silently broadcast to 2 rows \(predict returns 6 outputs"
-    )):
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"5 samples do not split into batches of 2: the last batch would have 1 sample, which "
+            r"Keras 3 \(TensorFlow backend\) and Keras 2 silently broadcast to 2 rows \(predict returns 6 outputs"
+        ),
+    ):
         check_batch(model, x, batch_size=2)
     assert model.predict(x, batch_size=2, verbose=0).shape[0] == 6  # the silent broadcast is real
     model.compile("sgd", "mse")
@@ -207,7 +208,7 @@ def test_with_batch_size_sequential(K: ModuleType) -> None:
     assert type(single) is type(model)
     assert single is not model and stateful_batch_size(single) == 1
     assert stateful_batch_size(model) == 4  # the original is unchanged
-    for a, b in zip(single.get_weights(), model.get_weights()):
+    for a, b in zip(single.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     # the copy starts from zero state; the original keeps its own
     assert not np.any(lstm_utils.get_states(single.get_layer("lstm"))[0])
@@ -267,7 +268,7 @@ def test_with_batch_size_bad_input(K: ModuleType) -> None:
     with pytest.raises(TypeError, match="got the layer 'lstm'"):
         with_batch_size(model.get_layer("lstm"), 1)
     assert stateful_batch_size(model) == 2
-    for a, b in zip(model.get_weights(), weights):
+    for a, b in zip(model.get_weights(), weights, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -301,5 +302,9 @@ def test_stateful_batches_refuse_arrays_that_are_not_numbers(bad: np.ndarray) ->
 
 def test_an_absurd_batch_size_is_refused_naming_batch_size(K: ModuleType) -> None:
     model = K.Sequential([K.Input(batch_shape=(2, 3, 1)), K.layers.LSTM(2, stateful=True)])
-    with pytest.raises(ValueError, match=r"batch_size must be at most 2147483647 \(TensorFlow indexes batches with 32-bit integers\), got 9223372036854775808"):
+    with pytest.raises(
+        ValueError,
+        match=r"batch_size must be at most 2147483647 \(TensorFlow indexes batches with 32-bit integers\), "
+        r"got 9223372036854775808",
+    ):
         lstm_utils.with_batch_size(model, 2**63)

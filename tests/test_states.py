@@ -57,7 +57,7 @@ def test_round_trip_and_names(K: ModuleType, kind: str) -> None:
     assert all(not s.any() for s in zeros)
     values = random_states(layer)
     set_states(layer, values)
-    for got, want in zip(get_states(layer), values):
+    for got, want in zip(get_states(layer), values, strict=True):
         np.testing.assert_array_equal(got, want)
 
 
@@ -109,7 +109,7 @@ def test_bidirectional_order_is_forward_then_backward(K: ModuleType) -> None:
     set_states(layer, values)
     forward = [np.asarray(v) for v in layer.forward_layer.states]
     backward = [np.asarray(v) for v in layer.backward_layer.states]
-    for got, want in zip(forward + backward, values):
+    for got, want in zip(forward + backward, values, strict=True):
         np.testing.assert_array_equal(got, want)
 
 
@@ -126,7 +126,10 @@ def test_accepts_tensors_and_other_dtypes(K: ModuleType) -> None:
 
 def nested_model(K: ModuleType) -> Any:
     inner = K.Sequential(
-        [K.Input(batch_shape=(BATCH, STEPS, FEATURES)), K.layers.LSTM(UNITS, stateful=True, return_sequences=True, name="inner_lstm")],
+        [
+            K.Input(batch_shape=(BATCH, STEPS, FEATURES)),
+            K.layers.LSTM(UNITS, stateful=True, return_sequences=True, name="inner_lstm"),
+        ],
         name="encoder",
     )
     inputs = K.Input(batch_shape=(BATCH, STEPS, FEATURES))
@@ -163,7 +166,7 @@ def built_lstm(K: ModuleType) -> tuple[Any, list[np.ndarray]]:
 
 
 def assert_unchanged(layer: Any, before: list[np.ndarray]) -> None:
-    for got, want in zip(get_states(layer), before):
+    for got, want in zip(get_states(layer), before, strict=True):
         np.testing.assert_array_equal(got, want)
 
 
@@ -172,7 +175,11 @@ def assert_unchanged(layer: Any, before: list[np.ndarray]) -> None:
     [
         (lambda h, c: [h], ValueError, r"holds 2 state\(s\) \(h \(2, 4\), c \(2, 4\)\), got 1 array"),
         (lambda h, c: [h, c, c], ValueError, r"holds 2 state\(s\).*got 3 array"),
-        (lambda h, c: [h, np.zeros((2, 5))], ValueError, r"state 'c'.*expected shape \(2, 4\) \(batch, units\), got \(2, 5\)"),
+        (
+            lambda h, c: [h, np.zeros((2, 5))],
+            ValueError,
+            r"state 'c'.*expected shape \(2, 4\) \(batch, units\), got \(2, 5\)",
+        ),
         (lambda h, c: [h, np.zeros((1, 4))], ValueError, r"expected shape \(2, 4\).*got \(1, 4\)"),
         (lambda h, c: [h, np.zeros(4)], ValueError, r"expected shape \(2, 4\).*got \(4,\)"),
         (lambda h, c: [h, np.full((2, 4), np.nan)], ValueError, r"state 'c'.*NaN or infinite"),
@@ -181,10 +188,18 @@ def assert_unchanged(layer: Any, before: list[np.ndarray]) -> None:
         (lambda h, c: [h, None], TypeError, r"state 'c'.*expected a numeric array"),
         (lambda h, c: np.stack([h, c]), TypeError, r"expected a list of 2 arrays.*got a ndarray"),
         # float64 values that are finite but overflow when stored in the float32 state
-        (lambda h, c: [h, np.full((2, 4), 1e39)], ValueError, r"state 'c'.*up to 1e\+39 overflow to infinity in the state's dtype float32"),
+        (
+            lambda h, c: [h, np.full((2, 4), 1e39)],
+            ValueError,
+            r"state 'c'.*up to 1e\+39 overflow to infinity in the state's dtype float32",
+        ),
         (lambda h, c: [h, np.ones((2, 4), bool)], TypeError, r"state 'c'.*expected a numeric array.*got dtype bool"),
         (lambda h, c: [h, np.ones((2, 4), "timedelta64[s]")], TypeError, r"state 'c'.*got dtype timedelta64\[s\]"),
-        (lambda h, c: [h, np.ma.masked_array(np.ones((2, 4)), mask=np.eye(2, 4))], TypeError, r"state 'c'.*masked array.*numpy.ma.filled"),
+        (
+            lambda h, c: [h, np.ma.masked_array(np.ones((2, 4)), mask=np.eye(2, 4))],
+            TypeError,
+            r"state 'c'.*masked array.*numpy.ma.filled",
+        ),
     ],
 )
 def test_set_states_rejects_bad_values_and_changes_nothing(
@@ -290,12 +305,16 @@ def test_unknown_attribute() -> None:
 
 
 def test_a_class_instead_of_a_layer_is_named_as_such(K: ModuleType) -> None:
-    with pytest.raises(TypeError, match=r"get_states expects a Keras recurrent layer .* got the class .*LSTM itself, not an instance"):
+    with pytest.raises(
+        TypeError, match=r"get_states expects a Keras recurrent layer .* got the class .*LSTM itself, not an instance"
+    ):
         get_states(K.layers.LSTM)
 
 
 def test_a_state_entry_replaced_by_none_is_not_called_unbuilt(K: ModuleType) -> None:
-    layer, before = built_lstm(K)
+    layer, _before = built_lstm(K)
     layer.states[0] = None
-    with pytest.raises(TypeError, match=r"entry 0 of layer.states is None, not a state variable: an entry of layer.states was replaced"):
+    with pytest.raises(
+        TypeError, match=r"entry 0 of layer.states is None, not a state variable: an entry of layer.states was replaced"
+    ):
         get_states(layer)

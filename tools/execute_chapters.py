@@ -49,6 +49,7 @@ import argparse
 import copy
 import difflib
 import functools
+import re
 import subprocess
 import sys
 import time
@@ -56,7 +57,6 @@ from pathlib import Path
 
 import jupytext
 import nbformat
-import yaml
 from jupytext.config import JupytextConfiguration, load_jupytext_configuration_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,22 +73,20 @@ def jupytext_config() -> JupytextConfiguration:
 def read_text_notebook(path: Path) -> nbformat.NotebookNode:
     """Read a chapter's ``.md`` with Jupytext.
 
-    Jupytext (1.19) detects the format of a MyST file by parsing the *whole* file as YAML
-    documents, which fails on a control character anywhere in it (chapter 6 has a literal
-    ESC in a regular expression). The MyST reader itself copes, so on that error the file is
-    read with it directly: the same cells and metadata as ``jupytext.reads`` gives otherwise.
+    Jupytext (1.19) detects the format of a MyST file by parsing the whole file as YAML,
+    which fails on a control character anywhere in it: write such characters as escapes
+    (``"\\x1b"``), never literally. A clear error says where one is.
     """
     text = path.read_text(encoding="utf-8")
-    config = jupytext_config()
-    try:
-        return jupytext.reads(text, fmt=TEXT_FORMAT, config=config)
-    except yaml.reader.ReaderError:
-        from jupytext.formats import rearrange_jupytext_metadata
-        from jupytext.jupytext import TextNotebookConverter
-
-        notebook = TextNotebookConverter(TEXT_FORMAT, config).reads(text)
-        rearrange_jupytext_metadata(notebook.metadata)
-        return notebook
+    control = re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text)
+    if control:
+        line = text.count("\n", 0, control.start()) + 1
+        raise SystemExit(
+            f"{path.name}, line {line}: a literal control character {control.group()!r}; write it as an escape "
+            f"({ascii(control.group())[1:-1]!r} inside a string) so that Jupytext can read the file"
+        )
+    notebook: nbformat.NotebookNode = jupytext.reads(text, fmt=TEXT_FORMAT, config=jupytext_config())
+    return notebook
 
 
 def write_text_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
@@ -127,7 +125,7 @@ def describe(index: int, md: Cell, ipynb: Cell) -> str:
         return f"cell {index} is a {md[0]} cell in the .md, a {ipynb[0]} cell in the .ipynb"
     if md[1] != ipynb[1]:
         a, b = md[1].splitlines(), ipynb[1].splitlines()
-        line = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        line = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
         x = a[line][:80] if line < len(a) else "<no such line>"
         y = b[line][:80] if line < len(b) else "<no such line>"
         return f"cell {index} ({md[0]}) source, line {line + 1}, .md: {x!r} / .ipynb: {y!r}"
@@ -139,7 +137,11 @@ def committed(path: Path) -> str | None:
     try:
         result = subprocess.run(
             ["git", "show", f"HEAD:{path.relative_to(ROOT).as_posix()}"],
-            check=False, cwd=ROOT, capture_output=True, text=True, encoding="utf-8",
+            check=False,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
         )
     except OSError:
         return None
@@ -161,7 +163,8 @@ def update_from_text(text: nbformat.NotebookNode, stored: nbformat.NotebookNode)
     text = copy.deepcopy(text)
     # Keep what the .md leaves out (editor state) from the .ipynb, as Jupyter would.
     text.metadata.setdefault("jupytext", {}).setdefault("cell_metadata_filter", jupytext_config().cell_metadata_filter)
-    return combine_inputs_with_outputs(text, stored, fmt=TEXT_FORMAT)
+    combined: nbformat.NotebookNode = combine_inputs_with_outputs(text, stored, fmt=TEXT_FORMAT)
+    return combined
 
 
 def problems_in(notebook: nbformat.NotebookNode) -> list[str]:
@@ -194,8 +197,12 @@ def normalise(notebook: nbformat.NotebookNode) -> None:
         merged: list[nbformat.NotebookNode] = []
         for output in cell.get("outputs", []):
             previous = merged[-1] if merged else None
-            if (output.output_type == "stream" and previous is not None
-                    and previous.output_type == "stream" and previous.name == output.name):
+            if (
+                output.output_type == "stream"
+                and previous is not None
+                and previous.output_type == "stream"
+                and previous.name == output.name
+            ):
                 previous.text += output.text
             else:
                 merged.append(output)
@@ -255,8 +262,12 @@ def execute(path: Path) -> float:
     # notices off the terminal. Cell errors still arrive, as papermill's exception.
     with _stderr_fd_silenced():
         papermill.execute_notebook(
-            str(path), str(path), cwd=str(path.parent), kernel_name="python3",
-            progress_bar=False, log_output=False,
+            str(path),
+            str(path),
+            cwd=str(path.parent),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
         )
     elapsed = time.perf_counter() - started
     notebook = nbformat.read(path, as_version=4)
