@@ -129,3 +129,14 @@ def test_source_and_notebook_have_the_same_cells(path: Path) -> None:
         f"--md-from-ipynb chapters/{path.name}` and then run `make execute`.",
         pytrace=False,
     )
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_chapter_uses_the_shared_helpers(source: Path) -> None:
+    """One parameter check, one closeness check: chapters call lstm_utils instead of local copies."""
+    text = source.read_text(encoding="utf-8")
+    assert text.count("lstm_utils.check_parameters(") == 1, "validate every parameter in one check_parameters call"
+    for local in ("check_int_parameter(", "np.allclose(", "def close(", "def which("):
+        assert local not in text, (
+            f"{source.name} uses {local!r}: use lstm_utils.check_parameters / all_close / which_matches"
+        )
