@@ -35,10 +35,9 @@ Examples
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from lstm_utils._keras_classes import KERAS_CLASSES, keras_class
+from lstm_utils._keras_classes import module_hooks
 from lstm_utils.compare import DEFAULT_ATOL, all_close, max_difference, which_matches
 from lstm_utils.diagnostics import explain_replaced_states, find_replaced_states
 from lstm_utils.display import ExpectedError, VersionTable, expect_error, show_array
@@ -105,18 +104,5 @@ if TYPE_CHECKING:
     # Made on first use (below); for the type checker they are Keras classes of unknown detail.
     ResetStatesCallback: Any
     TrainableInitialState: Any
-else:
-
-    def __getattr__(name: str) -> type:
-        # Only the Keras subclasses load lazily; every other name above is a plain import.
-        if name not in KERAS_CLASSES:
-            raise AttributeError(f"module 'lstm_utils' has no attribute {name!r}")
-        cls = keras_class(name, "keras", "lstm_utils")
-        globals()[name] = cls
-        return cls
-
-
-def __dir__() -> list[str]:
-    # The public names and the submodules, not the helpers imported to build them.
-    modules = {name for name, value in globals().items() if isinstance(value, ModuleType) and not name.startswith("_")}
-    return sorted({*__all__, "__version__", *modules})
+else:  # only the Keras subclasses load lazily; every other public name is a plain import
+    __getattr__, __dir__ = module_hooks(globals(), "keras")

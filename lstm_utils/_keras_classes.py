@@ -9,7 +9,9 @@ first use, by the factory named here, so that ``import lstm_utils`` imports no K
 from __future__ import annotations
 
 import importlib
-from typing import Literal
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any, Literal
 
 # Name -> (module, factory): the factory takes the Keras package and returns the class.
 KERAS_CLASSES: dict[str, tuple[str, str]] = {
@@ -27,3 +29,26 @@ def keras_class(name: str, package: Literal["keras", "tf_keras"], owner: str) ->
     factory = getattr(importlib.import_module(module_name), factory_name)
     cls: type = factory(importlib.import_module(package))
     return cls
+
+
+def module_hooks(
+    namespace: dict[str, Any], package: Literal["keras", "tf_keras"]
+) -> tuple[Callable[[str], type], Callable[[], list[str]]]:
+    """``__getattr__`` and ``__dir__`` for ``lstm_utils`` (package ``keras``) or ``lstm_utils.keras2`` (``tf_keras``).
+
+    ``__getattr__`` makes a Keras class on first use and keeps it in the module; ``__dir__``
+    lists the public names (``__all__``) and submodules, not the helpers imported to build them.
+    """
+    owner = namespace["__name__"]
+
+    def module_getattr(name: str) -> type:
+        cls = keras_class(name, package, owner)
+        namespace[name] = cls
+        return cls
+
+    def module_dir() -> list[str]:
+        modules = {n for n, v in namespace.items() if isinstance(v, ModuleType) and not n.startswith("_")}
+        extras = {"__version__"} if "__version__" in namespace else set()
+        return sorted({*namespace["__all__"], *modules, *extras})
+
+    return module_getattr, module_dir

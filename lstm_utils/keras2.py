@@ -15,27 +15,14 @@ Examples
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from lstm_utils._keras_classes import KERAS_CLASSES, keras_class
+from lstm_utils._keras_classes import module_hooks
 
 __all__ = ["ResetStatesCallback", "TrainableInitialState"]  # the names in KERAS_CLASSES (tested)
 
 if TYPE_CHECKING:
     ResetStatesCallback: Any
     TrainableInitialState: Any
-else:
-
-    def __getattr__(name: str) -> type:
-        if name not in KERAS_CLASSES:
-            raise AttributeError(f"module 'lstm_utils.keras2' has no attribute {name!r}")
-        cls = keras_class(name, "tf_keras", "lstm_utils.keras2")
-        globals()[name] = cls
-        return cls
-
-
-def __dir__() -> list[str]:
-    # The public names and the submodules, not the helpers imported to build them.
-    modules = {name for name, value in globals().items() if isinstance(value, ModuleType) and not name.startswith("_")}
-    return sorted({*__all__, *modules})
+else:  # only the Keras subclasses load lazily; every other public name is a plain import
+    __getattr__, __dir__ = module_hooks(globals(), "tf_keras")
