@@ -155,3 +155,18 @@ def test_no_module_imports_another_modules_private_names() -> None:
             assert target in CORE_MODULES or not private, (
                 f"{path.name} imports private {private} from {target}: move what it needs to lstm_utils._layers"
             )
+
+
+def test_the_type_checker_sees_a_misspelled_public_name(tmp_path: Path) -> None:
+    user_code = tmp_path / "user_code.py"
+    user_code.write_text("import lstm_utils\n\nlstm_utils.get_states(1)\nlstm_utils.get_stats(1)\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--ignore-missing-imports", "--no-incremental", str(user_code)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    errors = [line for line in result.stdout.splitlines() if ": error:" in line]
+    assert len(errors) == 1 and 'Module has no attribute "get_stats"' in errors[0], result.stdout
