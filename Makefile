@@ -7,7 +7,7 @@ READY := $(VENV)/.ready
 # Chapters for `make execute`; default: all of them.
 CHAPTERS ?=
 
-.PHONY: book test lint test-latest execute lock clean
+.PHONY: book test test-parameters lint test-latest execute lock clean
 
 $(READY): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,10 +19,17 @@ $(READY): pyproject.toml requirements.lock
 book: $(READY)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
-## test: lint, then unit tests, doctests, nbval against the stored outputs, papermill runs,
-## and the book build from the stored outputs (warnings as errors).
+## test: lint, then unit tests, doctests, nbval against the stored outputs, every chapter under
+## papermill at the low corner of its parameter ranges, and the book build from the stored
+## outputs (warnings as errors).
 test: $(READY) lint
 	$(BIN)/python -m pytest -n 2 --dist loadscope
+
+## test-parameters: every chapter under papermill at the high corner of its parameter ranges
+## and with three other seeds (tools/parameter_grid.py prints the grid). CI runs it after `make test`.
+test-parameters: $(READY)
+	$(BIN)/python -m pytest -n 2 --dist load --parameter-grid -m parameter_grid -o addopts="-p no:cacheprovider" \
+		tests/test_parameter_grid.py
 
 ## lint: ruff's rules and formatting (ruff.toml), and mypy, strict (mypy.ini); all three run, any failure fails.
 lint: $(READY)

@@ -58,3 +58,25 @@ nbval.kernel.KernelManager = UnixSocketKernelManager
 def kernel_manager_class() -> type:
     """Pass as ``kernel_manager_class=`` to ``papermill.execute_notebook``."""
     return UnixSocketAsyncKernelManager
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--parameter-grid",
+        action="store_true",
+        help="also run the tests marked parameter_grid: every chapter over its whole parameter grid (slow)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "parameter_grid: a chapter run of the parameter grid (make test-parameters)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the parameter-grid runs unless --parameter-grid is given (make test-parameters)."""
+    if config.getoption("--parameter-grid"):
+        return
+    grid = [item for item in items if item.get_closest_marker("parameter_grid")]
+    if grid:
+        config.hook.pytest_deselected(items=grid)
+        items[:] = [item for item in items if not item.get_closest_marker("parameter_grid")]

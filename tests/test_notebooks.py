@@ -5,8 +5,7 @@ cell's output with the stored one. Here:
 
 - every chapter is listed in ``_toc.yml``, starts with a cell tagged ``parameters``, was
   executed in full and stores no stderr or progress bars (nbval could never match them);
-- papermill runs every chapter with other, smaller parameters and fails on any cell error,
-  so the chapters' asserts hold beyond the values they were written with;
+- (``tests/test_parameter_grid.py`` runs every chapter with other parameters under papermill);
 - a nonsense parameter is refused by the chapter's set-up cell with a clear error, before
   anything slow happens (run in this process: no kernel needed to see it).
 """
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import papermill
 import pytest
 import yaml
 from IPython.core.inputtransformer2 import TransformerManager
@@ -28,20 +26,6 @@ from papermill.parameterize import parameterize_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
-
-# Small, non-default values for each chapter's `parameters` cell.
-ALTERNATIVE_PARAMETERS: dict[str, dict[str, Any]] = {
-    "01_state_anatomy": {"SEED": 3, "UNITS": 5, "BATCH": 3, "TIMESTEPS": 7, "FEATURES": 2},
-    "02_initial_state": {"SEED": 3, "UNITS": 5, "BATCH": 3, "TIMESTEPS": 7, "FEATURES": 2},
-    "03_stateful_layers": {"SEED": 3, "UNITS": 5, "BATCH": 3, "TIMESTEPS": 6, "FEATURES": 2},
-    "04_numeric_state": {"SEED": 3, "UNITS": 5, "BATCH": 3, "TIMESTEPS": 4, "FEATURES": 2},
-    "05_stateful_training": {"SEED": 1, "UNITS": 6, "BATCH": 4, "TIMESTEPS": 40, "WINDOW": 5, "EPOCHS": 3},
-    "06_list_replacement": {"SEED": 3, "UNITS": 5, "BATCH": 3, "TIMESTEPS": 4},
-    "07_seq2seq": {"SEED": 3, "UNITS": 24, "SEQ_LEN": 3, "VOCAB": 6, "SAMPLES": 1000, "EPOCHS": 5},
-    "08_trainable_initial_state": {"SEED": 3, "UNITS": 5, "TIMESTEPS": 4, "EPOCHS": 10},
-    "09_persisting_state": {"SEED": 3, "UNITS": 5, "BATCH": 3, "TIMESTEPS": 4, "CHUNKS": 3},
-    "10_masking": {"SEED": 3, "UNITS": 5, "BATCH": 5, "TIMESTEPS": 7, "FEATURES": 3},
-}
 
 
 def chapter_id(path: Path) -> str:
@@ -90,25 +74,6 @@ def test_chapter_is_a_clean_reference(path: Path) -> None:
             assert output.get("name") != "stderr", f"code cell {index} stored stderr output"
             text = output.get("text", "")
             assert not re.search(r"\d+/\d+ \[=*>?\.*\]|ETA:", text), f"code cell {index} stored a progress bar"
-
-
-@pytest.mark.parametrize("path", CHAPTERS, ids=chapter_id)
-def test_chapter_runs_with_other_parameters(path: Path, tmp_path: Path, kernel_manager_class: type) -> None:
-    assert path.stem in ALTERNATIVE_PARAMETERS, f"add other parameters for {path.stem} to this test"
-    parameters = ALTERNATIVE_PARAMETERS[path.stem]
-    source = nbformat.read(path, as_version=4)
-    parameter_cell = next(cell for cell in source.cells if cell.cell_type == "code").source
-    for name in parameters:
-        assert re.search(rf"^{name}\s*=", parameter_cell, re.M), f"{name} is not a parameter of {path.stem}"
-    papermill.execute_notebook(
-        str(path),
-        str(tmp_path / path.name),
-        parameters=parameters,
-        cwd=str(path.parent),
-        kernel_name="python3",
-        progress_bar=False,
-        kernel_manager_class=kernel_manager_class,
-    )
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=chapter_id)
