@@ -93,6 +93,8 @@ def state_sequence(layer: Any, x: Any, initial_state: Any = None) -> tuple[np.nd
         If the layer is not built, is ``Bidirectional`` or holds stacked cells (run each
         direction or cell on its own), or ``x`` or ``initial_state`` has the wrong shape.
 
+    Notes
+    -----
     See chapter 1, ``01_state_anatomy.ipynb``.
 
     Examples

@@ -99,3 +99,15 @@ def test_book_builds_from_the_stored_outputs_with_warnings_as_errors(tmp_path: P
         assert not missing, f"{page.name} lacks {len(missing)} of the {len(expected)} printed lines: {missing[:3]}"
         shown = len(re.findall(r'<img[^>]+src="[^"]*_images/', page.read_text(encoding="utf8")))
         assert shown >= stored_images(notebook), f"{page.name} shows {shown} of {stored_images(notebook)} stored images"
+
+
+def test_the_api_reference_documents_every_public_name() -> None:
+    """api.md has an autodoc entry for each name in ``lstm_utils.__all__``, and no other."""
+    import lstm_utils
+
+    page = (ROOT / "api.md").read_text(encoding="utf8")
+    documented = re.findall(r"^\.\. auto(?:function|class|data):: lstm_utils\.(\w+)$", page, re.M)
+    assert len(documented) == len(set(documented)), "a name is documented twice"
+    missing = sorted(set(lstm_utils.__all__) - set(documented))
+    assert not missing, f"add to api.md: {missing}"
+    assert set(documented) <= set(lstm_utils.__all__), sorted(set(documented) - set(lstm_utils.__all__))
