@@ -44,9 +44,10 @@ lint: $(READY)
 test-latest: $(READY)
 	bash tools/test_latest.sh
 
-## execute: re-run chapters with papermill to refresh their stored outputs.
+## execute: re-run chapters with papermill to refresh their stored outputs, then the error index (errors.md).
 execute: $(READY)
 	$(BIN)/python tools/execute_chapters.py $(CHAPTERS)
+	$(BIN)/python tools/error_index.py
 
 ## lock: re-pin every dependency after editing pyproject.toml.
 lock: $(READY)

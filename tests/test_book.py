@@ -111,3 +111,19 @@ def test_the_api_reference_documents_every_public_name() -> None:
     missing = sorted(set(lstm_utils.__all__) - set(documented))
     assert not missing, f"add to api.md: {missing}"
     assert set(documented) <= set(lstm_utils.__all__), sorted(set(documented) - set(lstm_utils.__all__))
+
+
+def test_the_error_index_is_up_to_date() -> None:
+    """errors.md is what tools/error_index.py makes from the stored outputs (make execute runs it)."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "error_index.py"), "--check"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    page = (ROOT / "errors.md").read_text(encoding="utf8")
+    for message in (
+        "Expected a symbolic tensor instance",
+        "has no attribute 'reset_states'",
+        "unexpected keyword argument 'states'",
+    ):  # what readers of chapters 1, 4 arrive with
+        assert message in page, message
+    assert "file: errors" in (ROOT / "_toc.yml").read_text(encoding="utf8")

@@ -1,0 +1,143 @@
+"""Write ``errors.md``: every error message the chapters show, with the chapters that show it.
+
+Usage::
+
+    python tools/error_index.py          # rewrite errors.md from the chapters' stored outputs
+    python tools/error_index.py --check  # exit 1 if errors.md is not what the outputs give
+
+Readers arrive with a traceback; this page lets them search for its last line. The messages
+come from the stored outputs of ``chapters/NN_slug.ipynb``: the errors cells raise, and the
+``Type: message`` lines that ``lstm_utils.expect_error`` prints. ``make execute`` refreshes the
+outputs; run this afterwards (``tests/test_book.py`` fails while the page is out of date).
+
+Names that Keras numbers as it goes (``'lstm_12'``, ``"model_3"``) are written with ``N``, so
+one message made by several layers is listed once.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _book_chapters() -> list[Path]:
+    """The chapter notebooks listed in ``_toc.yml``, in book order (a chapter not yet in the book is left out)."""
+    listed = re.findall(r"^\s*- file: (chapters/\S+)\s*$", (ROOT / "_toc.yml").read_text(encoding="utf8"), re.M)
+    return [ROOT / f"{entry}.ipynb" for entry in listed]
+
+
+CHAPTERS = _book_chapters()
+PAGE = ROOT / "errors.md"
+MAX_MESSAGE = 220  # characters of a message shown; the rest is in the chapter
+_ERROR_LINE = re.compile(r"^((?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit)): (.+)$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_NUMBERED_NAME = re.compile(r"""(['"])([a-z][a-z0-9_]*?)_\d+\1""")
+_NUMBERED_LAYER = re.compile(r"\b(lstm|gru|simple_rnn|rnn|bidirectional|dense|model|sequential|functional)_\d+\b")
+_CODE_UNSAFE = str.maketrans({"`": "'"})  # a backtick would end the code span
+
+HEADER = """# Error messages
+
+Every error message the chapters show, by exception type, with the chapters that show it.
+Search this page (Ctrl+F) for the last line of your traceback. The messages are those of
+Keras 3 (`keras`, `tf.keras`), Keras 2 (`tf_keras`), TensorFlow and `lstm_utils`, as they came
+out on the versions the book was last executed with; long ones are cut, and names that Keras
+numbers as it goes (`'lstm_12'`) are written `'lstm_N'`.
+
+This page is generated from the chapters' stored outputs by `tools/error_index.py`.
+"""
+
+
+def chapter_title(notebook: nbformat.NotebookNode, path: Path) -> str:
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            match = re.search(r"^# (.+)$", cell.source, re.M)
+            if match:
+                return match.group(1).strip()
+    return path.stem
+
+
+def normalise(message: str) -> str:
+    message = _ANSI.sub("", message).strip()
+    message = _NUMBERED_NAME.sub(lambda m: f"{m[1]}{m[2]}_N{m[1]}", message)
+    message = _NUMBERED_LAYER.sub(r"\1_N", message)
+    if len(message) > MAX_MESSAGE:
+        message = message[: MAX_MESSAGE - 1].rstrip() + "…"
+    return message
+
+
+def messages_of(notebook: nbformat.NotebookNode) -> list[tuple[str, str]]:
+    """``(type, message)`` pairs from one notebook's stored outputs, in order."""
+    found: list[tuple[str, str]] = []
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                first = _ANSI.sub("", output.evalue).strip().splitlines()
+                found.append((output.ename, first[0] if first else ""))
+            elif output.output_type == "stream" and output.name == "stdout":
+                for line in output.text.splitlines():
+                    match = _ERROR_LINE.match(_ANSI.sub("", line).strip())
+                    if match:
+                        found.append((match.group(1).rsplit(".", 1)[-1], match.group(2)))
+    return found
+
+
+def page_text() -> str:
+    where: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for path in CHAPTERS:
+        notebook = nbformat.read(path, as_version=4)
+        link = f"[{path.stem[:2].lstrip('0')}](chapters/{path.name})"
+        for kind, message in messages_of(notebook):
+            key = (kind, normalise(message))
+            if key[1] and link not in where[key]:
+                where[key].append(link)
+    by_kind: dict[str, list[tuple[str, list[str]]]] = defaultdict(list)
+    for (kind, message), links in where.items():
+        by_kind[kind].append((message, links))
+    lines = [HEADER]
+    lines.append(
+        "Chapters: "
+        + ", ".join(
+            f"[{p.stem[:2].lstrip('0')}. {chapter_title(nbformat.read(p, as_version=4), p)}](chapters/{p.name})"
+            for p in CHAPTERS
+        )
+        + ".\n"
+    )
+    for kind in sorted(by_kind, key=lambda k: (-len(by_kind[k]), k)):
+        entries = sorted(by_kind[kind], key=lambda entry: entry[0].lower())
+        lines.append(f"## {kind}\n")
+        # A list, not a table: long messages wrap on a phone instead of pushing a column off-screen.
+        lines += [
+            f"- `{message.translate(_CODE_UNSAFE)}` ({'chapter' if len(links) == 1 else 'chapters'} {', '.join(links)})"
+            for message, links in entries
+        ]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(arguments: list[str]) -> int:
+    text = page_text()
+    if arguments == ["--check"]:
+        current = PAGE.read_text(encoding="utf8") if PAGE.exists() else ""
+        if current != text:
+            print(f"{PAGE.name} is out of date: run `.venv/bin/python tools/error_index.py`")
+            return 1
+        return 0
+    if arguments:
+        print(__doc__)
+        return 2
+    PAGE.write_text(text, encoding="utf8")
+    count = text.count("\n- `")
+    print(f"{PAGE.name}: {count} messages from {len(CHAPTERS)} chapters")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
