@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import tomllib
 from pathlib import Path
 
@@ -10,6 +12,8 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+
+import lstm_utils
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,3 +83,44 @@ def test_the_version_is_written_in_one_place() -> None:
     assert re.search(rf"^## {re.escape(lstm_utils.__version__)}\b", changelog, re.M), (
         f"CHANGELOG.md has no section for {lstm_utils.__version__}"
     )
+
+
+def test_the_wheel_holds_the_package_and_installs(tmp_path: Path) -> None:
+    """``pip install .`` (what the API reference tells users) gives a working ``lstm_utils``.
+
+    The wheel is built without network access (no build isolation: the set-up's setuptools) and
+    without dependencies, installed into a folder of its own, and imported from there by a fresh
+    interpreter that has the set-up's dependencies: so the import is of the installed files, not
+    of this checkout.
+    """
+    import subprocess
+    import zipfile
+
+    wheels, target = tmp_path / "wheels", tmp_path / "site"
+    build = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(wheels)]
+    subprocess.run([*build, str(ROOT)], check=True, capture_output=True, cwd=tmp_path)
+    (wheel,) = wheels.glob("lstm_utils-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    modules = {f"lstm_utils/{path.name}" for path in (ROOT / "lstm_utils").glob("*.py")}
+    assert modules <= names, sorted(modules - names)
+    assert "lstm_utils/py.typed" in names
+    assert not any(name.startswith(("tests/", "chapters/", "tools/")) for name in names), sorted(names)
+
+    install = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)]
+    subprocess.run(install, check=True, capture_output=True)
+    probe = (
+        "import lstm_utils, sys; print(lstm_utils.__file__); print(lstm_utils.__version__); "
+        "print(lstm_utils.check_parameters(SEED=1, UNITS=(4, 1, 8))); print('tensorflow' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(target)},
+    )
+    location, version, checked, tensorflow_loaded = result.stdout.split("\n")[:4]
+    assert Path(location).is_relative_to(target), location
+    assert version == lstm_utils.__version__
+    assert checked == "{'SEED': 1, 'UNITS': 4}" and tensorflow_loaded == "False"
