@@ -3,12 +3,13 @@
 The ``.md`` (MyST Markdown, paired by ``jupytext.toml``) is what people edit; the ``.ipynb``
 is the same cells with outputs, written by ``make execute`` (tools/execute_chapters.py).
 Here, with no kernel: every notebook has its ``.md`` and every ``.md`` its notebook, and the
-two have the same cells (type, source, tags), so an edit made to one file only fails.
+two have the same cells (type, source, tags and other metadata the .md carries), so an edit made to one file only fails.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from pathlib import Path
 
@@ -21,7 +22,20 @@ ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
 SOURCES = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.md"))
 
-Cell = tuple[str, str, tuple[str, ...]]  # type, source, tags
+Cell = tuple[str, str, str]  # type, source, the cell metadata the .md carries (JSON)
+# Cell metadata that stays in the .ipynb only: editor state (jupytext.toml's cell_metadata_filter)
+# and execution records; empty tags, which papermill gives every cell, count as none.
+NOT_IN_SOURCE = (
+    "papermill",
+    "editable",
+    "deletable",
+    "slideshow",
+    "jupyter",
+    "vscode",
+    "pycharm",
+    "colab",
+    "execution",
+)
 
 
 def config() -> JupytextConfiguration:
@@ -41,8 +55,13 @@ def read_source(path: Path) -> nbformat.NotebookNode:
     return notebook
 
 
+def source_metadata(cell: nbformat.NotebookNode) -> str:
+    kept = {key: value for key, value in cell.metadata.items() if key not in NOT_IN_SOURCE and (value or key != "tags")}
+    return json.dumps(kept, sort_keys=True)
+
+
 def cells(notebook: nbformat.NotebookNode) -> list[Cell]:
-    return [(cell.cell_type, cell.source, tuple(cell.metadata.get("tags", []))) for cell in notebook.cells]
+    return [(cell.cell_type, cell.source, source_metadata(cell)) for cell in notebook.cells]
 
 
 def first_line(cell: Cell) -> str:
@@ -63,7 +82,7 @@ def describe(index: int, md: Cell, ipynb: Cell) -> str:
             f"      .md:    {a[line] if line < len(a) else '<no such line>'!r}\n"
             f"      .ipynb: {b[line] if line < len(b) else '<no such line>'!r}"
         )
-    return f"cell {index} ({md[0]}) tags: .md {list(md[2])}, .ipynb {list(ipynb[2])}"
+    return f"cell {index} ({md[0]}) metadata (tags, captions...): .md {md[2]}, .ipynb {ipynb[2]}"
 
 
 def differences(md: list[Cell], ipynb: list[Cell]) -> list[str]:

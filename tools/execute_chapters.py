@@ -14,7 +14,7 @@ For each chapter, in order:
 
 1. If one of the two files is missing it is made from the other (a new chapter may start as
    either): the ``.md`` from the ``.ipynb``'s cells, or a fresh ``.ipynb`` from the ``.md``.
-2. The ``.ipynb`` is brought up to date from the ``.md``: cells, their order and their tags
+2. The ``.ipynb`` is brought up to date from the ``.md``: cells, their order, their tags and other metadata
    come from the ``.md``; cell ids, outputs and other metadata of unchanged cells are kept
    (Jupytext's update). **The .md wins**: a change made to the ``.ipynb`` alone is replaced.
    One case is refused instead, because it can only be a direct edit of the ``.ipynb``: the
@@ -49,6 +49,7 @@ import argparse
 import copy
 import difflib
 import functools
+import json
 import re
 import subprocess
 import sys
@@ -97,12 +98,31 @@ def write_text_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
         raise SystemExit(f"{path.name} does not read back as the cells it was written from: " + "; ".join(found))
 
 
-Cell = tuple[str, str, tuple[str, ...]]  # type, source, tags
+Cell = tuple[str, str, str]  # type, source, the cell metadata the .md carries (JSON)
+# Cell metadata that stays in the .ipynb only: editor state (jupytext.toml's cell_metadata_filter)
+# and execution records; empty tags, which papermill gives every cell, count as none.
+NOT_IN_SOURCE = (
+    "papermill",
+    "editable",
+    "deletable",
+    "slideshow",
+    "jupyter",
+    "vscode",
+    "pycharm",
+    "colab",
+    "execution",
+)
+
+
+def source_metadata(cell: nbformat.NotebookNode) -> str:
+    """A cell's metadata as the ``.md`` carries it (tags, figure captions...), as sorted JSON."""
+    kept = {key: value for key, value in cell.metadata.items() if key not in NOT_IN_SOURCE and (value or key != "tags")}
+    return json.dumps(kept, sort_keys=True)
 
 
 def cell_summary(notebook: nbformat.NotebookNode) -> list[Cell]:
-    """What the ``.md`` and the ``.ipynb`` must agree on: each cell's type, source and tags."""
-    return [(cell.cell_type, cell.source, tuple(cell.metadata.get("tags", []))) for cell in notebook.cells]
+    """What the ``.md`` and the ``.ipynb`` must agree on: each cell's type, source and metadata."""
+    return [(cell.cell_type, cell.source, source_metadata(cell)) for cell in notebook.cells]
 
 
 def differences(text: nbformat.NotebookNode, stored: nbformat.NotebookNode, limit: int = 3) -> list[str]:
@@ -129,7 +149,7 @@ def describe(index: int, md: Cell, ipynb: Cell) -> str:
         x = a[line][:80] if line < len(a) else "<no such line>"
         y = b[line][:80] if line < len(b) else "<no such line>"
         return f"cell {index} ({md[0]}) source, line {line + 1}, .md: {x!r} / .ipynb: {y!r}"
-    return f"cell {index} ({md[0]}) tags, .md: {list(md[2])} / .ipynb: {list(ipynb[2])}"
+    return f"cell {index} ({md[0]}) metadata (tags, captions...), .md: {md[2]} / .ipynb: {ipynb[2]}"
 
 
 def committed(path: Path) -> str | None:
