@@ -96,9 +96,16 @@ def test_the_wheel_holds_the_package_and_installs(tmp_path: Path) -> None:
     import subprocess
     import zipfile
 
-    wheels, target = tmp_path / "wheels", tmp_path / "site"
+    import shutil
+
+    # setuptools writes build/ and *.egg-info beside pyproject.toml: build a copy, not the checkout.
+    source, wheels, target = tmp_path / "source", tmp_path / "wheels", tmp_path / "site"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "lstm_utils", source / "lstm_utils", ignore=shutil.ignore_patterns("__pycache__"))
     build = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(wheels)]
-    subprocess.run([*build, str(ROOT)], check=True, capture_output=True, cwd=tmp_path)
+    subprocess.run([*build, str(source)], check=True, capture_output=True, cwd=tmp_path)
     (wheel,) = wheels.glob("lstm_utils-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     modules = {f"lstm_utils/{path.name}" for path in (ROOT / "lstm_utils").glob("*.py")}
