@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from typing import Any
 
 import nbval.kernel
 import pytest
@@ -72,11 +73,39 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "parameter_grid: a chapter run of the parameter grid (make test-parameters)")
 
 
+def _is_chapter_run(nodeid: str) -> bool:
+    """A whole chapter executed by papermill (slow, independent of everything else)."""
+    return "::test_chapter_runs_" in nodeid
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect the parameter-grid runs unless --parameter-grid is given (make test-parameters)."""
+    """Chapter runs first, so no worker is left with one at the end; deselect the parameter grid
+    unless --parameter-grid is given (make test-parameters)."""
+    items.sort(key=lambda item: not _is_chapter_run(item.nodeid))  # stable: the rest keeps its order
     if config.getoption("--parameter-grid"):
         return
     grid = [item for item in items if item.get_closest_marker("parameter_grid")]
     if grid:
         config.hook.pytest_deselected(items=grid)
         items[:] = [item for item in items if not item.get_closest_marker("parameter_grid")]
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``--dist loadscope`` (``make test``): one notebook's nbval cells stay together, in
+    order, on one worker (they share its kernel); every other test is a unit of its own.
+
+    pytest-xdist's own loadscope groups by module, which sends all of a module's tests, a
+    dozen chapter runs of a minute each, to one worker while the other idles. Whole
+    notebooks are still sent first (xdist orders units by size).
+    """
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class NotebookScopeScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            if ".ipynb::" in nodeid:
+                return str(nodeid.split("::", 1)[0])
+            return nodeid
+
+    return NotebookScopeScheduling(config, log)
