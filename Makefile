@@ -7,7 +7,7 @@ READY := $(VENV)/.ready
 # Chapters for `make execute`; default: all of them.
 CHAPTERS ?=
 
-.PHONY: book test test-parameters lint test-latest execute lock clean
+.PHONY: book test test-parameters lint test-latest execute bench lock clean
 
 $(READY): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ test-latest: $(READY)
 execute: $(READY)
 	$(BIN)/python tools/execute_chapters.py $(CHAPTERS)
 	$(BIN)/python tools/error_index.py
+
+## bench: time every way to stream an LSTM step, side by side (benchmarks/streaming.py, a few minutes);
+## writes a table, JSON and a plot to benchmarks/results/.
+bench: $(READY)
+	$(BIN)/python benchmarks/streaming.py
 
 ## lock: re-pin every dependency after editing pyproject.toml.
 lock: $(READY)

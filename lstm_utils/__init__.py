@@ -22,6 +22,7 @@ By concern (each module's docstring names the chapter that explains it):
 - learned initial state (chapter 8): ``TrainableInitialState``
 - saving state (chapter 9): :func:`save_states`, :func:`load_states`
 - masking (chapter 10): :func:`padding_mask`, :func:`cudnn_blockers`
+- streaming and export (chapter 11): :class:`Streamer`, :func:`step_model`
 - chapters' own tools: :func:`check_parameters`, :func:`set_seed`, :func:`quiet_tensorflow`,
   :func:`expect_error`, :func:`show_array`, :class:`VersionTable`, :func:`all_close`,
   :func:`which_matches`
@@ -55,6 +56,7 @@ from lstm_utils.stateful import (
     with_batch_size,
 )
 from lstm_utils.states import get_states, reset_states, set_states, state_names, state_variables, stateful_layers
+from lstm_utils.streaming import Streamer, step_model
 
 __version__ = "0.2.0"
 
@@ -63,6 +65,7 @@ __all__ = [
     "MAX_SEED",
     "ExpectedError",
     "ResetStatesCallback",
+    "Streamer",
     "TrainableInitialState",
     "VersionTable",
     "all_close",
@@ -95,6 +98,7 @@ __all__ = [
     "state_variables",
     "stateful_batch_size",
     "stateful_layers",
+    "step_model",
     "to_stateful_batches",
     "which_matches",
     "with_batch_size",
