@@ -23,6 +23,9 @@ By concern (each module's docstring names the chapter that explains it):
 - saving state (chapter 9): :func:`save_states`, :func:`load_states`
 - masking (chapter 10): :func:`padding_mask`, :func:`cudnn_blockers`
 - streaming and export (chapter 11): :class:`Streamer`, :func:`step_model`
+- many devices (chapter 13): :func:`logical_cpus`, :func:`replicas_in_sync`,
+  :func:`replica_variables`, :func:`distribute_rows`, :func:`gather_rows`,
+  :func:`predict_carrying_state`, :func:`fit_carrying_state`
 - chapters' own tools: :func:`check_parameters`, :func:`set_seed`, :func:`quiet_tensorflow`,
   :func:`expect_error`, :func:`show_array`, :class:`VersionTable`, :func:`all_close`,
   :func:`which_matches`
@@ -42,6 +45,16 @@ from lstm_utils._keras_classes import module_hooks
 from lstm_utils.compare import DEFAULT_ATOL, all_close, max_difference, which_matches
 from lstm_utils.diagnostics import explain_replaced_states, find_replaced_states
 from lstm_utils.display import ExpectedError, VersionTable, expect_error, show_array
+from lstm_utils.distribute import (
+    MAX_LOGICAL_CPUS,
+    distribute_rows,
+    fit_carrying_state,
+    gather_rows,
+    logical_cpus,
+    predict_carrying_state,
+    replica_variables,
+    replicas_in_sync,
+)
 from lstm_utils.initial_state import check_initial_state, expected_initial_state
 from lstm_utils.masking import cudnn_blockers, padding_mask
 from lstm_utils.persistence import load_states, save_states
@@ -58,10 +71,11 @@ from lstm_utils.stateful import (
 from lstm_utils.states import get_states, reset_states, set_states, state_names, state_variables, stateful_layers
 from lstm_utils.streaming import Streamer, step_model
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "DEFAULT_ATOL",
+    "MAX_LOGICAL_CPUS",
     "MAX_SEED",
     "ExpectedError",
     "ResetStatesCallback",
@@ -74,19 +88,26 @@ __all__ = [
     "check_int_parameter",
     "check_parameters",
     "cudnn_blockers",
+    "distribute_rows",
     "expect_error",
     "expected_initial_state",
     "explain_replaced_states",
     "find_replaced_states",
+    "fit_carrying_state",
     "from_stateful_batches",
+    "gather_rows",
     "get_states",
     "gru_step",
     "load_states",
+    "logical_cpus",
     "lstm_step",
     "max_difference",
     "padding_mask",
+    "predict_carrying_state",
     "quiet_tensorflow",
     "reference_forward",
+    "replica_variables",
+    "replicas_in_sync",
     "reset_states",
     "save_states",
     "set_seed",

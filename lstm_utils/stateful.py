@@ -13,6 +13,7 @@ Chapter 5, ``05_stateful_training.ipynb``, explains them; chapter 3,
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any, overload
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from lstm_utils._flavour import flavour_of, keras_module
 from lstm_utils._layers import check_int, stateful_layers
+from lstm_utils.distribute import replicas_in_sync
 from lstm_utils.states import state_variables
 
 __all__ = [
@@ -209,7 +211,9 @@ def stateful_batch_size(model_or_layer: Any) -> int | None:
     """The fixed batch size of a model's stateful recurrent layers, or ``None`` if it has none.
 
     A stateful layer keeps one state row per sample, so it only accepts batches of the
-    size its state variables were built with.
+    size its state variables were built with. Under a ``tf.distribute`` strategy this is the
+    global batch that ``fit``/``predict`` take: the per-replica batch of ``batch_shape``
+    times the number of replicas (chapter 13, ``13_many_devices.ipynb``).
 
     See chapter 5, ``05_stateful_training.ipynb``.
 
@@ -235,7 +239,7 @@ def stateful_batch_size(model_or_layer: Any) -> int | None:
     sizes: dict[str, int] = {}
     for path, layer in stateful_layers(model_or_layer):
         variables = state_variables(layer)
-        sizes[path or layer.name] = int(variables[0].shape[0])
+        sizes[path or layer.name] = int(variables[0].shape[0]) * replicas_in_sync(variables[0])
     if len(set(sizes.values())) > 1:
         listed = ", ".join(f"{path}: {size}" for path, size in sizes.items())
         raise ValueError(
@@ -332,6 +336,14 @@ def check_batch(model: Any, x: Any, *, batch_size: int | None = None) -> int | N
     if stateful is None:
         return batch_size
     if batch_size is not None and batch_size != stateful:
+        replicas = _replicas(model)
+        if replicas > 1:
+            raise ValueError(
+                f"batch_size={batch_size} does not match the global batch size {stateful} of the model: its "
+                f"stateful layers run on {replicas} replicas of {stateful // replicas} rows each (the batch of "
+                f"Input(batch_shape=...)), and under a tf.distribute strategy fit and predict take the global "
+                f"batch; pass batch_size={stateful} (chapter 13, 13_many_devices.ipynb)"
+            )
         raise ValueError(
             f"batch_size={batch_size} does not match the batch size {stateful} that the model's "
             f"stateful layers were built with; pass batch_size={stateful}, or copy the model to "
@@ -359,6 +371,22 @@ def check_batch(model: Any, x: Any, *, batch_size: int | None = None) -> int | N
         f"runs on it without an error). Use x[:{usable}], pad x to {usable + stateful} samples, or copy the "
         f"model to another batch size with lstm_utils.with_batch_size."
     )
+
+
+def _replicas(model: Any) -> int:
+    """How many replicas the model's stateful layers run on (1 outside tf.distribute)."""
+    for _, layer in stateful_layers(model):
+        return replicas_in_sync(state_variables(layer)[0])
+    return 1
+
+
+def _current_replicas() -> int:
+    """The replicas of the tf.distribute strategy whose scope is open (1 outside any)."""
+    if "tensorflow" not in sys.modules:
+        return 1
+    import tensorflow as tf
+
+    return int(tf.distribute.get_strategy().num_replicas_in_sync) if tf.distribute.has_strategy() else 1
 
 
 _SHAPE_KEYS = frozenset({"batch_shape", "batch_input_shape", "build_input_shape", "build_config"})
@@ -409,6 +437,11 @@ def with_batch_size(model: Any, batch_size: int, *, custom_objects: dict[str, An
     row per sample of the old batch size (copy rows yourself with
     ``lstm_utils.get_states``/``set_states`` if you need them). The copy is not compiled;
     compile it if you want to train or evaluate it. The original model is not changed.
+
+    Called inside a ``tf.distribute`` strategy's scope, ``batch_size`` is the global batch:
+    the copy's inputs get ``batch_size / replicas`` rows, the per-replica batch that
+    ``batch_shape`` must hold there (chapter 13, ``13_many_devices.ipynb``). Outside any
+    scope the copy runs on one device, whatever the original ran on.
 
     See chapter 5, ``05_stateful_training.ipynb``.
 
@@ -483,6 +516,12 @@ def with_batch_size(model: Any, batch_size: int, *, custom_objects: dict[str, An
             "its layers. Create a new instance with the batch size in its Input and copy the weights "
             "with new.set_weights(model.get_weights())."
         ) from cause
-    copy = type(model).from_config(_rebatch_config(config, batch_size), custom_objects=custom_objects)
+    replicas = _current_replicas()
+    if batch_size % replicas:
+        raise ValueError(
+            f"batch_size={batch_size} is the global batch inside this tf.distribute scope of {replicas} "
+            f"replicas, and it does not split evenly over them: use a multiple of {replicas}"
+        )
+    copy = type(model).from_config(_rebatch_config(config, batch_size // replicas), custom_objects=custom_objects)
     copy.set_weights(model.get_weights())
     return copy

@@ -25,6 +25,7 @@ from lstm_utils._layers import (
     stateful_layers,
 )
 from lstm_utils.diagnostics import explain_replaced_states
+from lstm_utils.distribute import replica_variables
 
 __all__ = ["get_states", "set_states", "reset_states", "stateful_layers", "state_variables", "state_names"]
 
@@ -148,6 +149,12 @@ def get_states(layer: Any) -> list[np.ndarray]:
     each cell in turn for ``RNN([cell, cell])``, and forward states then backward states
     for ``Bidirectional`` (``[fwd_h, fwd_c, bwd_h, bwd_c]`` for an LSTM).
 
+    Under ``tf.distribute.MirroredStrategy`` each replica keeps its own rows in its own
+    copy of the state variable; the arrays returned hold all of them, replica 0's rows
+    first, the order in which the strategy splits a global batch (``layer.states[0]``
+    alone shows replica 0's rows). With ``MultiWorkerMirroredStrategy`` they hold this
+    worker's replicas' rows. Chapter 13, ``13_many_devices.ipynb``, shows both.
+
     See chapter 4, ``04_numeric_state.ipynb``.
 
     Parameters
@@ -176,7 +183,33 @@ def get_states(layer: Any) -> list[np.ndarray]:
     >>> [s.shape for s in get_states(lstm)]
     [(2, 3), (2, 3)]
     """
-    return [to_numpy(variable) for variable in _state_variables(layer, "get_states")]
+    return [_read(variable) for variable in _state_variables(layer, "get_states")]
+
+
+def _read(variable: Any) -> np.ndarray:
+    """All rows of a state: under a ``tf.distribute`` strategy, every replica's, in replica order."""
+    copies = replica_variables(variable)
+    if len(copies) == 1:
+        return to_numpy(copies[0])
+    return np.concatenate([to_numpy(copy) for copy in copies], axis=0)
+
+
+def _global_shape(variable: Any) -> tuple[int, ...]:
+    """The shape of all of a state's rows: a replica's shape with its batch times the replica count."""
+    shape = tuple(int(d) for d in variable.shape)
+    copies = len(replica_variables(variable))
+    return (shape[0] * copies, *shape[1:]) if copies > 1 and shape else shape
+
+
+def _write(variable: Any, array: np.ndarray) -> None:
+    """Assign all rows of a state: replica ``r`` of ``n`` gets the ``r``-th of ``n`` equal slices."""
+    copies = replica_variables(variable)
+    if len(copies) == 1:
+        copies[0].assign(array)
+        return
+    rows = array.shape[0] // len(copies)
+    for index, copy in enumerate(copies):
+        copy.assign(array[index * rows : (index + 1) * rows])
 
 
 def _as_array(value: Any, name: str, layer: Any) -> np.ndarray:
@@ -210,6 +243,12 @@ def set_states(layer: Any, states: Sequence[Any]) -> None:
     state variables, so a model that has already run (``predict``, ``fit``) uses the
     new values on its next call. This replaces Keras 2's ``reset_states(states=...)``,
     which Keras 3 removed.
+
+    Under ``tf.distribute.MirroredStrategy`` each value holds the global batch, every
+    replica's rows as :func:`get_states` returns them, and each replica's copy of the
+    state variable gets its own slice (one plain ``assign`` would write the same rows into
+    every replica); a value of one replica's shape is refused (chapter 13,
+    ``13_many_devices.ipynb``).
 
     See chapter 4, ``04_numeric_state.ipynb``.
 
@@ -249,7 +288,8 @@ def set_states(layer: Any, states: Sequence[Any]) -> None:
     """
     variables = _state_variables(layer, "set_states")
     names = state_labels(layer)
-    shapes = [tuple(int(d) for d in v.shape) for v in variables]
+    shapes = [_global_shape(v) for v in variables]
+    copies = [len(replica_variables(v)) for v in variables]
     expected = ", ".join(f"{n} {s}" for n, s in zip(names, shapes, strict=True))
     if not isinstance(states, (list, tuple)):
         raise TypeError(
@@ -258,8 +298,21 @@ def set_states(layer: Any, states: Sequence[Any]) -> None:
     if len(states) != len(variables):
         raise ValueError(f"{describe(layer)} holds {len(variables)} state(s) ({expected}), got {len(states)} array(s)")
     arrays = []
-    for name, shape, variable, value in zip(names, shapes, variables, states, strict=True):
+    for name, shape, count, variable, value in zip(names, shapes, copies, variables, states, strict=True):
         array = _as_array(value, name, layer)
+        if array.shape != shape and count > 1:
+            per_replica = (shape[0] // count, *shape[1:])
+            fits = (
+                "it fits one replica's batch, not the global one: give every replica's rows "
+                f"(numpy.tile(value, ({count}, 1)) if every replica should start alike)"
+                if array.shape == per_replica
+                else f"it fits neither the global batch ({shape[0]} rows) nor one replica's ({per_replica[0]} rows)"
+            )
+            raise ValueError(
+                f"state {name!r} of {describe(layer)}: expected shape {shape} (global batch, units), the rows "
+                f"of all {count} replicas of {per_replica[0]} rows each (one replica's shape is {per_replica}), "
+                f"got {array.shape}; {fits}"
+            )
         if array.shape != shape:
             raise ValueError(
                 f"state {name!r} of {describe(layer)}: expected shape {shape} (batch, units), got {array.shape}"
@@ -277,7 +330,7 @@ def set_states(layer: Any, states: Sequence[Any]) -> None:
             )
         arrays.append(converted)
     for variable, array in zip(variables, arrays, strict=True):
-        variable.assign(array)
+        _write(variable, array)
 
 
 def _dtype_name(variable: Any) -> str:
@@ -290,6 +343,7 @@ def reset_states(model_or_layer: Any) -> None:
 
     Works where Keras 3 has no ``Model.reset_states``: nested models, custom layers and
     ``Bidirectional`` wrappers included. Every layer is checked before any is reset.
+    Under a ``tf.distribute`` strategy every replica's copy is zeroed.
 
     See chapter 4, ``04_numeric_state.ipynb``.
 
@@ -320,4 +374,4 @@ def reset_states(model_or_layer: Any) -> None:
             )
     variables = [v for layer in layers for v in _state_variables(layer, "reset_states")]
     for variable in variables:
-        variable.assign(np.zeros(tuple(int(d) for d in variable.shape), _dtype_name(variable)))
+        _write(variable, np.zeros(_global_shape(variable), _dtype_name(variable)))
