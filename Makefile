@@ -9,7 +9,7 @@ CHAPTERS ?=
 
 .PHONY: book test test-parameters lint test-latest execute bench lock clean
 
-$(READY): pyproject.toml requirements.lock
+$(READY): pyproject.toml requirements.lock lstm_utils/__init__.py  # __init__ holds the version
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -r requirements.lock -e .
