@@ -93,10 +93,9 @@ def test_the_wheel_holds_the_package_and_installs(tmp_path: Path) -> None:
     interpreter that has the set-up's dependencies: so the import is of the installed files, not
     of this checkout.
     """
+    import shutil
     import subprocess
     import zipfile
-
-    import shutil
 
     # setuptools writes build/ and *.egg-info beside pyproject.toml: build a copy, not the checkout.
     source, wheels, target = tmp_path / "source", tmp_path / "wheels", tmp_path / "site"
