@@ -91,12 +91,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Under ``--dist loadscope`` (``make test``): one notebook's nbval cells stay together, in
-    order, on one worker (they share its kernel); every other test is a unit of its own.
+    """Under ``--dist loadscope`` (``make test``): each papermill chapter run is a unit of its own;
+    everything else is grouped as pytest-xdist groups it (a module's tests together, so its
+    module-scoped fixtures run once; a notebook's nbval cells together, in order, in one kernel).
 
-    pytest-xdist's own loadscope groups by module, which sends all of a module's tests, a
-    dozen chapter runs of a minute each, to one worker while the other idles. Whole
-    notebooks are still sent first (xdist orders units by size).
+    pytest-xdist's own loadscope would send all of a module's chapter runs, a dozen of up to
+    half a minute each, to one worker while the other idles.
     """
     if config.getvalue("dist") != "loadscope":
         return None
@@ -104,8 +104,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class NotebookScopeScheduling(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
-            if ".ipynb::" in nodeid:
-                return str(nodeid.split("::", 1)[0])
-            return nodeid
+            if _is_chapter_run(nodeid):
+                return nodeid
+            return str(super()._split_scope(nodeid))
 
     return NotebookScopeScheduling(config, log)

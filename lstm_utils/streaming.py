@@ -459,7 +459,7 @@ class Streamer:
         Examples
         --------
         >>> import keras, numpy as np
-        >>> streamer = Streamer(keras.Sequential([keras.Input((None, 2)), keras.layers.GRU(3)]))
+        >>> streamer = Streamer(keras.Sequential([keras.Input((None, 2)), keras.layers.GRU(3)]), engine="numpy")
         >>> streamer.step(np.ones((1, 2), "float32")).shape
         (1, 3)
         """
@@ -497,7 +497,7 @@ class Streamer:
         --------
         >>> import keras, numpy as np
         >>> model = keras.Sequential([keras.Input((None, 1)), keras.layers.SimpleRNN(2)])
-        >>> streamer = Streamer(model, batch_size=3)
+        >>> streamer = Streamer(model, batch_size=3, engine="numpy")
         >>> streamer.run(np.zeros((3, 7, 1))).shape
         (3, 7, 2)
         """
@@ -531,7 +531,7 @@ class Streamer:
         Examples
         --------
         >>> import keras, numpy as np
-        >>> streamer = Streamer(keras.Sequential([keras.Input((None, 1)), keras.layers.LSTM(2)]))
+        >>> streamer = Streamer(keras.Sequential([keras.Input((None, 1)), keras.layers.LSTM(2)]), engine="numpy")
         >>> streamer.set_states([np.ones((1, 2)), np.zeros((1, 2))])
         >>> streamer.states[0].tolist()
         [[1.0, 1.0]]
@@ -562,7 +562,7 @@ class Streamer:
         Examples
         --------
         >>> import keras, numpy as np
-        >>> streamer = Streamer(keras.Sequential([keras.Input((None, 1)), keras.layers.GRU(2)]))
+        >>> streamer = Streamer(keras.Sequential([keras.Input((None, 1)), keras.layers.GRU(2)]), engine="numpy")
         >>> _ = streamer.step(np.ones((1, 1)))
         >>> streamer.reset()
         >>> float(np.abs(streamer.states[0]).sum())
