@@ -79,10 +79,9 @@ def _is_chapter_run(nodeid: str) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The slowest tests first; deselect the parameter grid unless --parameter-grid is given."""
-    # Longest first, so that no worker is left with a long job at the end: chapter runs, then
-    # the notebooks' nbval cells, then the unit tests (a stable sort keeps each group's order).
-    items.sort(key=lambda item: 0 if _is_chapter_run(item.nodeid) else 1 if ".ipynb::" in item.nodeid else 2)
+    """Chapter runs first, so no worker is left with one at the end; deselect the parameter grid
+    unless --parameter-grid is given (make test-parameters)."""
+    items.sort(key=lambda item: not _is_chapter_run(item.nodeid))  # stable: the rest keeps its order
     if config.getoption("--parameter-grid"):
         return
     grid = [item for item in items if item.get_closest_marker("parameter_grid")]
@@ -97,14 +96,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     module-scoped fixtures run once; a notebook's nbval cells together, in order, in one kernel).
 
     pytest-xdist's own loadscope would send all of a module's chapter runs, a dozen of up to
-    half a minute each, to one worker while the other idles, and its reordering by group size
-    would leave the single chapter runs for the end.
+    half a minute each, to one worker while the other idles.
     """
     if config.getvalue("dist") != "loadscope":
         return None
     from xdist.scheduler import LoadScopeScheduling
-
-    config.option.loadscopereorder = False  # keep the collection's order: slowest first (above)
 
     class NotebookScopeScheduling(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
