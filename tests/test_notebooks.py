@@ -12,17 +12,14 @@ cell's output with the stored one. Here:
 
 from __future__ import annotations
 
-import builtins
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
 import yaml
-from IPython.core.inputtransformer2 import TransformerManager
-from papermill.parameterize import parameterize_notebook
+from test_parameter_grid import parameter_grid  # tools/parameter_grid.py, loaded there
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
@@ -82,35 +79,17 @@ def test_chapter_refuses_a_nonsense_seed(path: Path, monkeypatch: pytest.MonkeyP
 
     What papermill would run in a kernel, run here in a fresh namespace (a kernel start costs
     seconds): the parameters cell, the cell papermill injects with ``SEED = -1``, and the
-    set-up cell, through IPython's input transformations. Until it refuses, the set-up cell
-    may import ``lstm_utils`` and the standard library only: any other import (NumPy,
-    TensorFlow, ``lstm_utils.keras2``...) means it went past its validation, and fails the
-    test, as does running to its end without the ValueError.
+    set-up cell, through IPython's input transformations (``tools/parameter_grid.run_validation``,
+    which the grid's acceptance test uses too). Until it refuses, the set-up cell may use the
+    standard library and ``lstm_utils.check_parameters`` only: any other import (NumPy,
+    TensorFlow, ``lstm_utils.keras2``...) or ``lstm_utils`` call means it went past its
+    validation, and fails the test, as does running to its end without the ValueError.
     """
-    notebook = nbformat.read(path, as_version=4)
-    notebook.metadata.setdefault("papermill", {})  # as papermill.execute_notebook prepares it
-    notebook = parameterize_notebook(notebook, {"SEED": -1})
-    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    assert "parameters" in code[0].metadata.get("tags", []), "first code cell must be tagged 'parameters'"
-    assert "injected-parameters" in code[1].metadata.get("tags", [])
-    parameters, injected, set_up = code[:3]
-
-    def guarded_import(name: str, *args: Any, **kwargs: Any) -> Any:
-        level = args[3] if len(args) > 3 else kwargs.get("level", 0)
-        if name != "lstm_utils" and (level or name.partition(".")[0] not in sys.stdlib_module_names):
-            pytest.fail(f"{path.name}: the set-up cell imports {name} before it refuses SEED=-1")
-        return builtins.__import__(name, *args, **kwargs)
-
-    namespace: dict[str, Any] = {
-        "__name__": "__main__",
-        "__builtins__": {**vars(builtins), "__import__": guarded_import},
-    }
-    transform = TransformerManager().transform_cell
     monkeypatch.chdir(path.parent)  # papermill runs the chapters there
-    for label, cell in (("parameters cell", parameters), ("injected parameters", injected)):
-        exec(compile(transform(cell.source), f"<{path.name}: {label}>", "exec"), namespace)
-    assert namespace["SEED"] == -1
-    with pytest.raises(ValueError, match="SEED") as failure:
-        exec(compile(transform(set_up.source), f"<{path.name}: set-up cell>", "exec"), namespace)
+    try:
+        with pytest.raises(ValueError, match="SEED") as failure:
+            parameter_grid.run_validation(path, {"SEED": -1})
+    except parameter_grid.PastValidation as past:
+        pytest.fail(f"{path.name}: the set-up cell uses {past} before it refuses SEED=-1")
     assert failure.type is ValueError, failure.type
     assert "-1" in str(failure.value), failure.value

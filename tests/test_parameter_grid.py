@@ -12,18 +12,13 @@ chapter's own validation (so the grid never tests a set the chapter would refuse
 
 from __future__ import annotations
 
-import builtins
 import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import nbformat
 import papermill
 import pytest
-from IPython.core.inputtransformer2 import TransformerManager
-from papermill.parameterize import parameterize_notebook
 
 import lstm_utils
 
@@ -43,51 +38,14 @@ SOURCES: list[Path] = parameter_grid.CHAPTER_SOURCES
 GRID = [(source, label, values) for source in SOURCES for label, values in parameter_grid.parameter_grid(source)]
 
 
-class _PastValidation(Exception):
-    """Raised by the guarded import: the set-up cell accepted the parameters and went on."""
-
-
-class _ValidationOnly:
-    """``lstm_utils`` as the set-up cell sees it here: its validation, and nothing past it.
-
-    Any other name (``quiet_tensorflow``, ``logical_cpus``...) means the validation is over;
-    running it here would set up TensorFlow in the test process.
-    """
-
-    def __getattr__(self, name: str) -> Any:
-        if name in ("check_parameters", "MAX_SEED"):
-            return getattr(lstm_utils, name)
-        raise _PastValidation(name)
-
-
 def accepted_by_the_chapter(source: Path, values: dict[str, Any]) -> None:
-    """Run the chapter's parameters cell, `values` as papermill injects them, and its set-up cell
-    up to the first import that is not the standard library, or the first use of ``lstm_utils``
-    other than ``check_parameters``: reaching it means the chapter's validation accepted
-    `values`. A refusal raises its ValueError or TypeError."""
-    notebook = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
-    notebook.metadata.setdefault("papermill", {})
-    notebook = parameterize_notebook(notebook, values)
-    parameters, injected, set_up = [cell for cell in notebook.cells if cell.cell_type == "code"][:3]
+    """The chapter's validation accepts `values` (``tools/parameter_grid.run_validation``).
 
-    def guarded_import(name: str, *args: Any, **kwargs: Any) -> Any:
-        level = args[3] if len(args) > 3 else kwargs.get("level", 0)
-        if name == "lstm_utils" and not level:
-            return _ValidationOnly()
-        if level or name.partition(".")[0] not in sys.stdlib_module_names:
-            raise _PastValidation(name)
-        return builtins.__import__(name, *args, **kwargs)
-
-    namespace: dict[str, Any] = {
-        "__name__": "__main__",
-        "__builtins__": {**vars(builtins), "__import__": guarded_import},
-    }
-    transform = TransformerManager().transform_cell
-    for label, cell in (("parameters", parameters), ("injected parameters", injected), ("set-up", set_up)):
-        try:
-            exec(compile(transform(cell.source), f"<{source.name}: {label} cell>", "exec"), namespace)
-        except _PastValidation:
-            return
+    A refusal raises its ValueError or TypeError."""
+    try:
+        parameter_grid.run_validation(source.with_suffix(".ipynb"), values)
+    except parameter_grid.PastValidation:
+        return
     pytest.fail(f"{source.name}: the set-up cell used nothing of lstm_utils but its validation, and no other package")
 
 

@@ -25,11 +25,13 @@ keep their default.
 from __future__ import annotations
 
 import ast
+import builtins
 import sys
 from pathlib import Path
 from typing import Any
 
 import jupytext
+import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER_SOURCES = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.md"))
@@ -93,6 +95,63 @@ def parameter_grid(source: Path) -> list[tuple[str, Parameters]]:
         grid.append((label, values))
     grid += [(f"seed-{seed}", {**defaults, "SEED": seed}) for seed in GRID_SEEDS]
     return grid
+
+
+class PastValidation(Exception):
+    """The set-up cell went past its validation; the message names what it used first."""
+
+
+class _ValidationOnly:
+    """``lstm_utils`` as the set-up cell sees it in :func:`run_validation`: its validation only.
+
+    Any other name (``quiet_tensorflow``, ``logical_cpus``...) means the validation is over;
+    running it would set up TensorFlow in the calling process.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        import lstm_utils
+
+        if name in ("check_parameters", "MAX_SEED"):
+            return getattr(lstm_utils, name)
+        raise PastValidation(f"lstm_utils.{name}")
+
+
+def run_validation(notebook_path: Path, values: Parameters) -> None:
+    """Run a chapter's validation with `values`, in this process, without a kernel.
+
+    Runs the ``parameters`` cell, `values` as papermill injects them, and the set-up cell,
+    through IPython's input transformations, until the set-up cell imports anything but the
+    standard library or uses ``lstm_utils`` for anything but ``check_parameters``: then it
+    raises :class:`PastValidation` (the values were accepted). A refusal raises the chapter's
+    own error. It returns only if the set-up cell ends without going past its validation.
+    """
+    from IPython.core.inputtransformer2 import TransformerManager
+    from papermill.parameterize import parameterize_notebook
+
+    notebook = nbformat.read(notebook_path, as_version=4)
+    notebook.metadata.setdefault("papermill", {})  # as papermill.execute_notebook prepares it
+    notebook = parameterize_notebook(notebook, values)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    if "parameters" not in code[0].metadata.get("tags", []) or "injected-parameters" not in code[1].metadata.get(
+        "tags", []
+    ):
+        raise ValueError(f"{notebook_path.name}: the first code cell must be tagged 'parameters'")
+
+    def guarded_import(name: str, *args: Any, **kwargs: Any) -> Any:
+        level = args[3] if len(args) > 3 else kwargs.get("level", 0)
+        if name == "lstm_utils" and not level:
+            return _ValidationOnly()
+        if level or name.partition(".")[0] not in sys.stdlib_module_names:
+            raise PastValidation(name)
+        return builtins.__import__(name, *args, **kwargs)
+
+    namespace: dict[str, Any] = {
+        "__name__": "__main__",
+        "__builtins__": {**vars(builtins), "__import__": guarded_import},
+    }
+    transform = TransformerManager().transform_cell  # type: ignore[no-untyped-call]  # IPython is untyped here
+    for label, cell in zip(("parameters", "injected parameters", "set-up"), code[:3], strict=True):
+        exec(compile(transform(cell.source), f"<{notebook_path.name}: {label} cell>", "exec"), namespace)
 
 
 def main(arguments: list[str]) -> int:
