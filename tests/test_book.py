@@ -99,6 +99,17 @@ def test_book_builds_from_the_stored_outputs_with_warnings_as_errors(tmp_path: P
         assert not missing, f"{page.name} lacks {len(missing)} of the {len(expected)} printed lines: {missing[:3]}"
         shown = len(re.findall(r'<img[^>]+src="[^"]*_images/', page.read_text(encoding="utf8")))
         assert shown >= stored_images(notebook), f"{page.name} shows {shown} of {stored_images(notebook)} stored images"
+    # Nothing is loaded from another site, so the book reads offline: MathJax comes from _static.
+    remote = [
+        str(page.relative_to(html_folder))
+        for page in sorted(html_folder.rglob("*.html"))
+        if re.search(r'<(?:script|link)[^>]+(?:src|href)="(?:https?:)?//', page.read_text(encoding="utf8"))
+    ]
+    assert not remote, f"pages that load scripts or styles from another site: {remote}"
+    assert (html_folder / "_static" / "mathjax" / "tex-chtml.js").exists()
+    assert 'src="../_static/mathjax/tex-chtml.js"' in (html_folder / "chapters" / "01_state_anatomy.html").read_text(
+        encoding="utf8"
+    )
 
 
 def test_the_api_reference_documents_every_public_name() -> None:
