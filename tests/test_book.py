@@ -138,3 +138,16 @@ def test_the_error_index_is_up_to_date() -> None:
     ):  # what readers of chapters 1, 4 arrive with
         assert message in page, message
     assert "file: errors" in (ROOT / "_toc.yml").read_text(encoding="utf8")
+
+
+def test_the_pages_workflow_publishes_what_make_book_builds() -> None:
+    """The GitHub Pages workflow runs ``make book`` (executing, ``-W``) and uploads its output folder."""
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text(encoding="utf8"))
+    steps = workflow["jobs"]["build"]["steps"]
+    assert [step.get("run") for step in steps if "run" in step] == ["make book"]
+    uploads = [step for step in steps if str(step.get("uses", "")).startswith("actions/upload-pages-artifact")]
+    assert [step["with"]["path"] for step in uploads] == ["_build/html"]
+    assert "actions/deploy-pages" in str(workflow["jobs"]["deploy"]["steps"])
+    makefile = (ROOT / "Makefile").read_text(encoding="utf8")
+    book_recipe = makefile.split("\nbook:", 1)[1].split("\n\n", 1)[0]
+    assert "jupyter-book build . -W" in book_recipe, book_recipe
