@@ -7,7 +7,7 @@ READY := $(VENV)/.ready
 # Chapters for `make execute`; default: all of them.
 CHAPTERS ?=
 
-.PHONY: book test test-parameters lint test-latest execute bench lock clean
+.PHONY: book test test-parameters lint test-latest execute bench torch lock clean
 
 $(READY): pyproject.toml requirements.lock lstm_utils/__init__.py  # __init__ holds the version
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,15 +44,24 @@ lint: $(READY)
 test-latest: $(READY)
 	bash tools/test_latest.sh
 
-## execute: re-run chapters with papermill to refresh their stored outputs, then the error index (errors.md).
+## execute: re-run chapters with papermill to refresh their stored outputs, then the pages made from
+## them: the error index (errors.md) and the intro's claims table.
 execute: $(READY)
 	$(BIN)/python tools/execute_chapters.py $(CHAPTERS)
 	$(BIN)/python tools/error_index.py
+	$(BIN)/python tools/intro_table.py
 
 ## bench: time every way to stream an LSTM step, side by side (benchmarks/streaming.py, a few minutes);
 ## writes a table, JSON and a plot to benchmarks/results/.
 bench: $(READY)
 	$(BIN)/python benchmarks/streaming.py
+
+## torch: add PyTorch (CPU build) to .venv, for chapter 12's PyTorch-backend rows and the torch oracle.
+## Opt-in: about 0.9 GB. Outside this project's machines, pass the CPU index, or PyPI's CUDA build comes:
+##   make torch TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_PIP_ARGS ?=
+torch: $(READY)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH_PIP_ARGS) torch==2.13.0
 
 ## lock: re-pin every dependency after editing pyproject.toml.
 lock: $(READY)

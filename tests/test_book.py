@@ -151,3 +151,13 @@ def test_the_pages_workflow_publishes_what_make_book_builds() -> None:
     makefile = (ROOT / "Makefile").read_text(encoding="utf8")
     book_recipe = makefile.split("\nbook:", 1)[1].split("\n\n", 1)[0]
     assert "jupyter-book build . -W" in book_recipe, book_recipe
+
+
+def test_the_intro_claims_table_is_what_the_chapters_ran() -> None:
+    """intro.md's claims table is copied from the chapters' stored closing tables (tools/intro_table.py)."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "intro_table.py"), "--check"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    intro = (ROOT / "intro.md").read_text(encoding="utf8")
+    assert "| `lstm.reset_states(states=[h_0, c_0])` sets them | TypeError | works |" in intro
