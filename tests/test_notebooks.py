@@ -65,6 +65,9 @@ def test_chapter_is_a_clean_reference(path: Path) -> None:
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert code, "no code cells"
     assert "parameters" in code[0].metadata.get("tags", []), "first code cell must be tagged 'parameters'"
+    # The book shows the parameters; the set-up cell after them (validation, imports) is folded.
+    assert "check_parameters" in code[1].source, "the second code cell must validate the parameters"
+    assert "hide-input" in code[1].metadata.get("tags", []), "the set-up cell must be tagged 'hide-input'"
     for index, cell in enumerate(code):
         assert cell.execution_count is not None, f"code cell {index} was never executed"
         for output in cell.outputs:
