@@ -107,6 +107,23 @@ def test_book_builds_from_the_stored_outputs_with_warnings_as_errors(tmp_path: P
     ]
     assert not remote, f"pages that load scripts or styles from another site: {remote}"
     assert (html_folder / "_static" / "mathjax" / "tex-chtml.js").exists()
+    # The bibliography renders every entry of references.bib, and every citation names one of them.
+    bib = (ROOT / "references.bib").read_text(encoding="utf8")
+    references = page_text(html_folder / "references.html").lower()
+    titles = [
+        re.sub(r"[{}]", "", t).replace("--", "\u2013").lower()
+        for t in re.findall(r"^\s*title\s*=\s*\{(.+)\},?$", bib, re.M)
+    ]
+    assert titles and all(title in references for title in titles), [t for t in titles if t not in references]
+    keys = set(re.findall(r"^@\w+\{([^,]+),", bib, re.M))
+    sources = [ROOT / "intro.md", *sorted((ROOT / "chapters").glob("*.md"))]
+    cited = {
+        key
+        for source in sources
+        for group in re.findall(r"\{cite\}`([^`]+)`", source.read_text(encoding="utf8"))
+        for key in group.split(",")
+    }
+    assert cited and cited <= keys, sorted(cited - keys)
     assert 'src="../_static/mathjax/tex-chtml.js"' in (html_folder / "chapters" / "01_state_anatomy.html").read_text(
         encoding="utf8"
     )
