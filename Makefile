@@ -7,7 +7,7 @@ READY := $(VENV)/.ready
 # Chapters for `make execute`; default: all of them.
 CHAPTERS ?=
 
-.PHONY: book test test-parameters lint test-latest execute bench torch lock clean
+.PHONY: book test test-parameters test-install lint test-latest execute bench torch lock clean
 
 $(READY): pyproject.toml requirements.lock lstm_utils/__init__.py  # __init__ holds the version
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test: $(READY) lint
 test-parameters: $(READY)
 	$(BIN)/python -m pytest -n 2 --dist load --parameter-grid -m parameter_grid -o addopts="-p no:cacheprovider" \
 		tests/test_parameter_grid.py
+
+## test-install: build the sdist and wheel, install the wheel into a clean venv with its declared
+## dependencies (at the lock's versions) and run the installed package's doctests there. CI runs it.
+test-install: $(READY)
+	bash tools/test_install.sh
 
 ## lint: ruff's rules and formatting (ruff.toml), and mypy, strict (mypy.ini); all three run, any failure fails.
 lint: $(READY)
