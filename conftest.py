@@ -73,6 +73,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "parameter_grid: a chapter run of the parameter grid (make test-parameters)")
 
 
+# Both check the book built once from the stored outputs (tests/conftest.py's built_book).
+_BOOK_SITE_MODULES = ("tests/test_book.py", "tests/test_browser.py")
+
+
 def _is_chapter_run(nodeid: str) -> bool:
     """A whole chapter executed by papermill (slow, independent of everything else)."""
     return "::test_chapter_runs_" in nodeid
@@ -92,8 +96,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Under ``--dist loadscope`` (``make test``): each papermill chapter run is a unit of its own;
-    everything else is grouped as pytest-xdist groups it (a module's tests together, so its
-    module-scoped fixtures run once; a notebook's nbval cells together, in order, in one kernel).
+    the book and browser tests share one worker, so the book is built once for both; everything
+    else is grouped as pytest-xdist groups it (a module's tests together, so its module-scoped
+    fixtures run once; a notebook's nbval cells together, in order, in one kernel).
 
     pytest-xdist's own loadscope would send all of a module's chapter runs, a dozen of up to
     half a minute each, to one worker while the other idles.
@@ -106,6 +111,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         def _split_scope(self, nodeid: str) -> str:
             if _is_chapter_run(nodeid):
                 return nodeid
+            if nodeid.startswith(_BOOK_SITE_MODULES):
+                return "the built book"  # one worker builds it once (the session fixture built_book)
             return str(super()._split_scope(nodeid))
 
     return NotebookScopeScheduling(config, log)

@@ -1,7 +1,13 @@
-"""Shared fixtures: every unit test that takes ``K`` runs once on Keras 3 and once on Keras 2."""
+"""Shared fixtures: every unit test that takes ``K`` runs once on Keras 3 and once on Keras 2;
+``built_book`` is the HTML book built once from the stored outputs, for tests/test_book.py and
+tests/test_browser.py (the root conftest sends both modules to one worker, so it is built once).
+"""
 
 from __future__ import annotations
 
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -25,3 +31,22 @@ def K(flavour: str) -> ModuleType:
     module.backend.clear_session()
     lstm_utils.set_seed(0)
     return module
+
+
+@dataclass(frozen=True)
+class BuiltBook:
+    """The book built from the stored outputs: its ``_build/html`` folder and what the build printed."""
+
+    html: Path
+    returncode: int
+    log: str
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory: pytest.TempPathFactory) -> BuiltBook:
+    """``test_book.build_book`` run once per session, into a temporary folder."""
+    from test_book import build_book
+
+    folder = tmp_path_factory.mktemp("book")
+    result: subprocess.CompletedProcess[str] = build_book(folder)
+    return BuiltBook(folder / "_build" / "html", result.returncode, result.stdout + result.stderr)

@@ -59,32 +59,22 @@ def stored_images(notebook: nbformat.NotebookNode) -> int:
     )
 
 
-def test_book_builds_from_the_stored_outputs_with_warnings_as_errors(tmp_path: Path) -> None:
+def build_book(folder: Path) -> subprocess.CompletedProcess[str]:
+    """Build the book from the stored outputs (no execution), warnings as errors, into `folder`."""
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    config = config_without_execution(tmp_path)
-    result = subprocess.run(
-        [
-            str(jupyter_book),
-            "build",
-            str(ROOT),
-            "--config",
-            str(config),
-            "-W",
-            "-n",
-            "--keep-going",
-            "--path-output",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
+    config = config_without_execution(folder)
+    command = [str(jupyter_book), "build", str(ROOT), "--config", str(config), "-W", "-n", "--keep-going"]
+    return subprocess.run(
+        [*command, "--path-output", str(folder)], capture_output=True, text=True, cwd=ROOT, check=False
     )
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-6000:]
+
+
+def test_book_builds_from_the_stored_outputs_with_warnings_as_errors(built_book: Any) -> None:
+    log = built_book.log
+    assert built_book.returncode == 0, log[-6000:]
     executed = re.search(r"Execut(ed|ing) notebook|inline execution client", log)
     assert not executed, "the build executed a chapter:\n" + log[-6000:]
-    html_folder = tmp_path / "_build" / "html"
+    html_folder = built_book.html
     assert (html_folder / "intro.html").exists()
     assert CHAPTERS
     for chapter in CHAPTERS:
