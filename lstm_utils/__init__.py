@@ -23,6 +23,11 @@ By concern (each module's docstring names the chapter that explains it):
 - saving state (chapter 9): :func:`save_states`, :func:`load_states`
 - masking (chapter 10): :func:`padding_mask`, :func:`cudnn_blockers`
 - streaming and export (chapter 11): :class:`Streamer`, :func:`step_model`
+- backends and migration (chapter 12): :func:`run_on_backend`, :func:`backend_behaviour`,
+  :func:`installed_backends`, ``StatefulLSTM`` and ``StatefulGRU`` (Keras 3, state carried on
+  JAX too), :func:`load_keras2_h5`, :func:`torch_rnn_from_keras`, :func:`torch_forward`; the
+  registry of Keras 2 idioms is the submodule :mod:`lstm_utils.migration`, and the checker of
+  users' code ``python -m lstm_utils.migrate`` (:mod:`lstm_utils.migrate`)
 - many devices (chapter 13): :func:`logical_cpus`, :func:`replicas_in_sync`,
   :func:`replica_variables`, :func:`distribute_rows`, :func:`gather_rows`,
   :func:`predict_carrying_state`, :func:`fit_carrying_state`
@@ -41,7 +46,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from lstm_utils import migration as migration  # a namespace: lstm_utils.migration.run_all()
 from lstm_utils._keras_classes import module_hooks
+from lstm_utils.backends import (
+    BACKENDS,
+    BEHAVIOUR_ROWS,
+    BackendRunError,
+    backend_behaviour,
+    installed_backends,
+    run_on_backend,
+)
 from lstm_utils.compare import DEFAULT_ATOL, all_close, max_difference, which_matches
 from lstm_utils.diagnostics import explain_replaced_states, find_replaced_states
 from lstm_utils.display import ExpectedError, VersionTable, expect_error, show_array
@@ -56,6 +70,7 @@ from lstm_utils.distribute import (
     replicas_in_sync,
 )
 from lstm_utils.initial_state import check_initial_state, expected_initial_state
+from lstm_utils.legacy import load_keras2_h5
 from lstm_utils.masking import cudnn_blockers, padding_mask
 from lstm_utils.persistence import load_states, save_states
 from lstm_utils.reference import gru_step, lstm_step, reference_forward, simple_rnn_step
@@ -70,19 +85,26 @@ from lstm_utils.stateful import (
 )
 from lstm_utils.states import get_states, reset_states, set_states, state_names, state_variables, stateful_layers
 from lstm_utils.streaming import Streamer, step_model
+from lstm_utils.torch_reference import torch_forward, torch_rnn_from_keras
 
 __version__ = "0.3.0"
 
 __all__ = [
+    "BACKENDS",
+    "BEHAVIOUR_ROWS",
+    "BackendRunError",
     "DEFAULT_ATOL",
+    "ExpectedError",
     "MAX_LOGICAL_CPUS",
     "MAX_SEED",
-    "ExpectedError",
     "ResetStatesCallback",
+    "StatefulGRU",
+    "StatefulLSTM",
     "Streamer",
     "TrainableInitialState",
     "VersionTable",
     "all_close",
+    "backend_behaviour",
     "check_batch",
     "check_initial_state",
     "check_int_parameter",
@@ -98,6 +120,8 @@ __all__ = [
     "gather_rows",
     "get_states",
     "gru_step",
+    "installed_backends",
+    "load_keras2_h5",
     "load_states",
     "logical_cpus",
     "lstm_step",
@@ -109,6 +133,7 @@ __all__ = [
     "replica_variables",
     "replicas_in_sync",
     "reset_states",
+    "run_on_backend",
     "save_states",
     "set_seed",
     "set_states",
@@ -121,6 +146,8 @@ __all__ = [
     "stateful_layers",
     "step_model",
     "to_stateful_batches",
+    "torch_forward",
+    "torch_rnn_from_keras",
     "which_matches",
     "with_batch_size",
 ]
@@ -129,5 +156,7 @@ if TYPE_CHECKING:
     # Made on first use (below); for the type checker they are Keras classes of unknown detail.
     ResetStatesCallback: Any
     TrainableInitialState: Any
+    StatefulLSTM: Any
+    StatefulGRU: Any
 else:  # only the Keras subclasses load lazily; every other public name is a plain import
     __getattr__, __dir__ = module_hooks(globals(), "keras")

@@ -18,12 +18,19 @@ KERAS_CLASSES: dict[str, tuple[str, str]] = {
     "ResetStatesCallback": ("lstm_utils.callbacks", "reset_states_callback_class"),
     "TrainableInitialState": ("lstm_utils.layers", "trainable_initial_state_class"),
 }
+# Keras 3 only: they fix a Keras 3 behaviour (state variables that JAX's trainer never threads),
+# so they have no Keras 2 twin; ``lstm_utils.keras2.StatefulLSTM`` is an AttributeError.
+KERAS3_CLASSES: dict[str, tuple[str, str]] = {
+    "StatefulLSTM": ("lstm_utils.tracked_state", "stateful_lstm_class"),
+    "StatefulGRU": ("lstm_utils.tracked_state", "stateful_gru_class"),
+}
 
 
 def keras_class(name: str, package: Literal["keras", "tf_keras"], owner: str) -> type:
     """The class ``name`` made for ``package``; ``AttributeError`` (as from ``owner``) if there is none."""
+    registry = {**KERAS_CLASSES, **KERAS3_CLASSES} if package == "keras" else KERAS_CLASSES
     try:
-        module_name, factory_name = KERAS_CLASSES[name]
+        module_name, factory_name = registry[name]
     except KeyError:
         raise AttributeError(f"module {owner!r} has no attribute {name!r}") from None
     factory = getattr(importlib.import_module(module_name), factory_name)
