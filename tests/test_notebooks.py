@@ -51,6 +51,15 @@ def test_there_are_chapters() -> None:
     assert CHAPTERS, "no chapters found in chapters/"
 
 
+def test_chapters_are_numbered_as_their_files() -> None:
+    """The toc numbers the chapters' parts continuously, so "chapter 7" is file 07_*, in order."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf8"))
+    numbered = [chapter["file"] for part in toc["parts"] if part.get("numbered") for chapter in part["chapters"]]
+    assert numbered == [f"chapters/{path.stem}" for path in CHAPTERS], numbered
+    assert [int(Path(entry).name[:2]) for entry in numbered] == list(range(1, len(numbered) + 1))
+    assert all(not part.get("numbered") for part in toc["parts"] if part["caption"] == "Reference")
+
+
 def test_every_chapter_is_in_the_toc_and_every_toc_entry_exists() -> None:
     listed = toc_files()
     for path in CHAPTERS:
