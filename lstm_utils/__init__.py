@@ -87,7 +87,7 @@ from lstm_utils.states import get_states, reset_states, set_states, state_names,
 from lstm_utils.streaming import Streamer, step_model
 from lstm_utils.torch_reference import torch_forward, torch_rnn_from_keras
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "BACKENDS",
