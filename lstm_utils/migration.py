@@ -1224,6 +1224,19 @@ def _lstm_of(model: Any) -> Any:
     return next(layer for layer in model.layers if "LSTM" in type(layer).__name__)
 
 
+def _saved_as_keras_with_states(kit: _Kit, keras: Any, folder: str) -> _Outcome:
+    """The replacement for saving a stateful model: a ``.keras`` file plus ``save_states``, reloaded."""
+    from lstm_utils.persistence import load_states, save_states
+
+    model, _layer = kit.stateful(keras)
+    model(kit.first)
+    model.save(f"{folder}/m.keras")
+    save_states(model, f"{folder}/m.states.npz")
+    reloaded = keras.models.load_model(f"{folder}/m.keras", compile=False)
+    load_states(reloaded, f"{folder}/m.states.npz")
+    return f"works: {_state_after_reload(kit, _lstm_of(reloaded))}", None
+
+
 def _check_save_h5_state(kit: _Kit) -> tuple[str, str, str]:
     import tempfile
 
@@ -1240,15 +1253,7 @@ def _check_save_h5_state(kit: _Kit) -> tuple[str, str, str]:
         return f"{prefix}: {found}{warned}", None
 
     def replacement(keras: Any, folder: str) -> _Outcome:
-        from lstm_utils.persistence import load_states, save_states
-
-        model, _layer = kit.stateful(keras)
-        model(kit.first)
-        model.save(f"{folder}/m.keras")
-        save_states(model, f"{folder}/m.states.npz")
-        reloaded = keras.models.load_model(f"{folder}/m.keras", compile=False)
-        load_states(reloaded, f"{folder}/m.states.npz")
-        return f"works: {_state_after_reload(kit, _lstm_of(reloaded))}", None
+        return _saved_as_keras_with_states(kit, keras, folder)
 
     with tempfile.TemporaryDirectory() as folder:
         return (
@@ -1273,15 +1278,7 @@ def _check_save_savedmodel_dir(kit: _Kit) -> tuple[str, str, str]:
         return f"works: {found}", None
 
     def replacement(keras: Any, folder: str) -> _Outcome:
-        from lstm_utils.persistence import load_states, save_states
-
-        model, _layer = kit.stateful(keras)
-        model(kit.first)
-        model.save(f"{folder}/m.keras")
-        save_states(model, f"{folder}/m.states.npz")
-        reloaded = keras.models.load_model(f"{folder}/m.keras", compile=False)
-        load_states(reloaded, f"{folder}/m.states.npz")
-        return f"works: {_state_after_reload(kit, _lstm_of(reloaded))}", None
+        return _saved_as_keras_with_states(kit, keras, folder)
 
     with tempfile.TemporaryDirectory() as folder, _Logs():
         return (
