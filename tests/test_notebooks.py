@@ -105,3 +105,19 @@ def test_chapter_refuses_a_nonsense_seed(path: Path, monkeypatch: pytest.MonkeyP
         pytest.fail(f"{path.name}: the set-up cell uses {past} before it refuses SEED=-1")
     assert failure.type is ValueError, failure.type
     assert "-1" in str(failure.value), failure.value
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=chapter_id)
+def test_chapter_says_how_to_run_it_and_on_which_versions(path: Path) -> None:
+    """Before its parameters, a chapter tells a reader how to install lstm_utils and which versions made
+    its outputs: those pinned in requirements.lock (so moving the lock without updating the text fails)."""
+    notebook = nbformat.read(path, as_version=4)
+    first_code = next(i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code")
+    notes = [cell.source for cell in notebook.cells[:first_code] if "Running this chapter yourself" in cell.source]
+    assert notes, "no 'Running this chapter yourself' note before the parameters cell"
+    lock = (ROOT / "requirements.lock").read_text(encoding="utf8")
+    for name, label in (("tensorflow", "TensorFlow"), ("keras", "Keras"), ("tf-keras", "tf-keras")):
+        pinned = re.search(rf"^{name}==(\S+)$", lock, re.M)
+        assert pinned, f"{name} is not pinned in requirements.lock"
+        assert f"{label} {pinned.group(1)}" in notes[0], f"the note does not name {label} {pinned.group(1)}"
+    assert "pip install ." in notes[0] and "make test" in notes[0]
