@@ -290,8 +290,8 @@ def run_on_backend(backend: str, source: str, *, timeout: float = 300.0) -> dict
 
     Examples
     --------
-    >>> run_on_backend("jax", "import keras; results['backend'] = keras.backend.backend()")
-    {'backend': 'jax'}
+    >>> run_on_backend("tensorflow", "import keras; results['backend'] = keras.backend.backend()")
+    {'backend': 'tensorflow'}
     """
     backend = _check_backend(backend, "run_on_backend")
     if not isinstance(source, str):

@@ -4,7 +4,8 @@
 # Builds the sdist and, from the sdist, the wheel (`uv build`, in a copy of the package's files,
 # so the checkout gets no build/ or *.egg-info), creates a clean venv in a temporary folder,
 # installs the wheel with the dependencies it declares (pinned to requirements.lock), and runs
-# every docstring example of the installed package with pytest, from outside the checkout: what
+# every docstring example of the installed package with pytest, and its lstm-migrate command,
+# from outside the checkout: what
 # passes here is the installed files, not this repository. Needs .venv (for uv); about a minute.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,3 +44,12 @@ print(f"lstm_utils {lstm_utils.__version__} installed at {location.parent}")
 PY
 "$work/venv/bin/python" -m pytest -q -p no:cacheprovider --doctest-modules --pyargs lstm_utils \
     -W "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+# The console script the wheel declares: exit 1 and a finding on Keras 2 code, exit 0 on clean code.
+printf 'import keras\nlayer = keras.layers.LSTM(4, stateful=True, batch_input_shape=(2, 5, 3))\n' >"$work/old.py"
+printf 'import keras\nlayer = keras.layers.LSTM(4, stateful=True)\n' >"$work/new.py"
+"$work/venv/bin/lstm-migrate" "$work/new.py"
+if "$work/venv/bin/lstm-migrate" "$work/old.py" >"$work/found.txt"; then
+    echo "lstm-migrate found nothing in Keras 2 code" >&2; exit 1
+fi
+grep -q "batch_input_shape" "$work/found.txt" || { echo "lstm-migrate did not name batch_input_shape" >&2; exit 1; }
+echo "lstm-migrate: $(cat "$work/found.txt" | head -c 120)..."
