@@ -5,8 +5,8 @@
 # so the checkout gets no build/ or *.egg-info), creates a clean venv in a temporary folder,
 # installs the wheel with the dependencies it declares (pinned to requirements.lock), and runs
 # every docstring example of the installed package with pytest, and its lstm-migrate command,
-# from outside the checkout: what
-# passes here is the installed files, not this repository. Needs .venv (for uv); about a minute.
+# from outside the checkout: what passes here is the installed files, not this repository.
+# Needs .venv (for uv); about a minute.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
