@@ -74,6 +74,9 @@ def test_chapter_is_a_clean_reference(path: Path) -> None:
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert code, "no code cells"
     assert "parameters" in code[0].metadata.get("tags", []), "first code cell must be tagged 'parameters'"
+    # papermill reads every cell's tags to find the parameters cell, and fails on a cell without them.
+    untagged = [index for index, cell in enumerate(notebook.cells) if "tags" not in cell.metadata]
+    assert not untagged, f"cells {untagged} have no 'tags' in their metadata (papermill needs it)"
     # The book shows the parameters; the set-up cell after them (validation, imports) is folded.
     assert "check_parameters" in code[1].source, "the second code cell must validate the parameters"
     assert "hide-input" in code[1].metadata.get("tags", []), "the set-up cell must be tagged 'hide-input'"
