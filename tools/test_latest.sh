@@ -24,7 +24,7 @@ trap 'rm -f "$overrides"' EXIT
 printf '%s\n' "${PACKAGES[@]}" >"$overrides"
 # --upgrade: newest releases on every run, not the ones installed last time.
 "$UV" pip install --quiet --python "$PY" --compile-bytecode --upgrade \
-    --overrides "$overrides" -e ".[book,test]" "${PACKAGES[@]}"
+    --overrides "$overrides" -e ".[book,test]" "${PACKAGES[@]}" pip  # pip: the wheel test builds with it
 
 echo "== make test-latest: installed in $VENV (versus requirements.lock) =="
 "$PY" - "${PACKAGES[@]}" numpy <<'EOF'
@@ -51,7 +51,8 @@ for requirement in map(Requirement, requires("tf-keras") or []):
         print(f"  note: tf-keras {version('tf-keras')} declares {requirement}; tensorflow {version('tensorflow')} is installed")
 EOF
 
-# pyproject's addopts include --nbval; replace them. The book build (tests/test_book.py) is left out.
+# pyproject's addopts include --nbval; replace them. The book build and the browser test on it
+# (tests/test_book.py, tests/test_browser.py) are left out.
 "$PY" -m pytest -n 2 --dist loadscope \
     -o addopts="-p no:cacheprovider --doctest-modules" \
-    lstm_utils tests --ignore=tests/test_book.py "$@"
+    lstm_utils tests --ignore=tests/test_book.py --ignore=tests/test_browser.py "$@"
