@@ -7,7 +7,7 @@ READY := $(VENV)/.ready
 # Chapters for `make execute`; default: all of them.
 CHAPTERS ?=
 
-.PHONY: book test test-parameters test-install lint test-latest execute bench torch lock clean
+.PHONY: book test test-slow test-parameters test-install lint test-latest execute bench torch lock clean
 
 $(READY): pyproject.toml requirements.lock lstm_utils/__init__.py  # __init__ holds the version
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,14 +19,20 @@ $(READY): pyproject.toml requirements.lock lstm_utils/__init__.py  # __init__ ho
 book: $(READY)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
-## test: lint, then unit tests, doctests, nbval against the stored outputs, every chapter under
-## papermill at the low corner of its parameter ranges, and the book build from the stored
-## outputs (warnings as errors).
+## test: lint, then unit tests, doctests, nbval against the stored outputs (every chapter executed
+## once, at its own parameters), the text sources in step, and the book build from the stored
+## outputs (warnings as errors) with the browser test on it. Under 5 minutes on 2 cores.
 test: $(READY) lint
 	$(BIN)/python -m pytest -n 2 --dist loadscope
 
-## test-parameters: every chapter under papermill at the high corner of its parameter ranges
-## and with three other seeds (tools/parameter_grid.py prints the grid). CI runs it after `make test`.
+## test-slow: the unit tests marked slow: fresh Python processes per backend (JAX, PyTorch), with
+## logical devices, or with a clean stderr; chapters 12 and 13 assert the same under `make test`.
+## CI runs it after `make test`.
+test-slow: $(READY)
+	$(BIN)/python -m pytest -n 2 --dist loadscope --slow -m slow -o addopts="-p no:cacheprovider"
+
+## test-parameters: every chapter under papermill at the low and the high corner of its parameter
+## ranges and with three other seeds (tools/parameter_grid.py prints the grid). CI runs it.
 test-parameters: $(READY)
 	$(BIN)/python -m pytest -n 2 --dist load --parameter-grid -m parameter_grid -o addopts="-p no:cacheprovider" \
 		tests/test_parameter_grid.py

@@ -2,7 +2,8 @@
 
 Doctests in ``lstm_utils/``, unit tests in ``tests/`` and the notebook tests share it:
 
-- TensorFlow is imported once, quietly (no C++ start-up lines in the test output).
+- TensorFlow is imported once, quietly (no C++ start-up lines in the test output), in each
+  process that runs tests (not in pytest-xdist's controller, which only hands them out).
 - Jupyter kernels started by the tests (nbval, papermill) talk to the test process over
   Unix sockets instead of TCP. Two pytest workers start kernels side by side, and a TCP
   port that jupyter_client has picked for one kernel can be taken by another process
@@ -26,8 +27,6 @@ from jupyter_client import AsyncKernelManager, KernelManager
 from traitlets import default
 
 import lstm_utils
-
-lstm_utils.quiet_tensorflow()
 
 _SOCKET_FOLDER = tempfile.mkdtemp(prefix="lstm-book-kernels-")
 atexit.register(shutil.rmtree, _SOCKET_FOLDER, ignore_errors=True)
@@ -65,12 +64,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--parameter-grid",
         action="store_true",
-        help="also run the tests marked parameter_grid: every chapter over its whole parameter grid (slow)",
+        help="also run the tests marked parameter_grid: every chapter over its parameter grid (make test-parameters)",
     )
+    parser.addoption(
+        "--slow",
+        action="store_true",
+        help="also run the tests marked slow: fresh processes per backend or device set-up (make test-slow)",
+    )
+
+
+# Each marker's tests are deselected unless pytest is given its option.
+_OPT_IN_MARKERS = {"parameter_grid": "--parameter-grid", "slow": "--slow"}
+
+
+def _runs_tests(config: pytest.Config) -> bool:
+    """False in pytest-xdist's controller (``-n N``), which hands tests to its workers and runs none."""
+    return bool(os.environ.get("PYTEST_XDIST_WORKER")) or not config.getoption("numprocesses", default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "parameter_grid: a chapter run of the parameter grid (make test-parameters)")
+    config.addinivalue_line(
+        "markers",
+        "slow: starts fresh Python processes (other backends, logical devices, a clean stderr) to check what"
+        " a chapter's cells also assert; make test-slow",
+    )
+    if _runs_tests(config):
+        # Before any test module imports TensorFlow; the controller would spend seconds of a core on it.
+        lstm_utils.quiet_tensorflow()
 
 
 # Both check the book built once from the stored outputs (tests/conftest.py's built_book).
@@ -84,14 +105,18 @@ def _is_chapter_run(nodeid: str) -> bool:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Chapter runs first, so no worker is left with one at the end; deselect the parameter grid
-    unless --parameter-grid is given (make test-parameters)."""
+    unless --parameter-grid is given (make test-parameters) and the slow tests unless --slow
+    (make test-slow)."""
     items.sort(key=lambda item: not _is_chapter_run(item.nodeid))  # stable: the rest keeps its order
-    if config.getoption("--parameter-grid"):
-        return
-    grid = [item for item in items if item.get_closest_marker("parameter_grid")]
-    if grid:
-        config.hook.pytest_deselected(items=grid)
-        items[:] = [item for item in items if not item.get_closest_marker("parameter_grid")]
+    left_out = {marker for marker, option in _OPT_IN_MARKERS.items() if not config.getoption(option)}
+    kept: list[pytest.Item] = []
+    deselected: list[pytest.Item] = []
+    for item in items:
+        opted_out = any(item.get_closest_marker(marker) for marker in left_out)
+        (deselected if opted_out else kept).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:

@@ -2,7 +2,8 @@
 
 Every child process costs seconds (importing TensorFlow or JAX), so each backend's probe runs
 once, in a module-scoped fixture. PyTorch is an opt-in (``make torch``): its rows are skipped
-where it is not installed.
+where it is not installed. The ``backend_behaviour`` probes are marked ``slow`` (``make
+test-slow``, which CI runs); chapter 12's cells run them on TensorFlow and JAX under ``make test``.
 """
 
 from __future__ import annotations
@@ -269,6 +270,7 @@ def test_expected_tables_cover_every_row() -> None:
         assert set(table) == set(BEHAVIOUR_ROWS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", [backend_param(name) for name in BACKENDS])
 def test_backend_behaviour_gives_the_measured_verdicts(behaviour: dict[str, dict[str, Any]], backend: str) -> None:
     result = behaviour[backend]
@@ -278,6 +280,7 @@ def test_backend_behaviour_gives_the_measured_verdicts(behaviour: dict[str, dict
     assert result["verdicts"] == EXPECTED[backend]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", [backend_param(name) for name in BACKENDS])
 def test_backend_behaviour_raw_values(behaviour: dict[str, dict[str, Any]], backend: str) -> None:
     result = behaviour[backend]
@@ -297,6 +300,7 @@ def test_backend_behaviour_raw_values(behaviour: dict[str, dict[str, Any]], back
             np.testing.assert_allclose(result[key], expected, atol=1e-6, rtol=0)
 
 
+@pytest.mark.slow
 def test_backends_agree_on_outputs_and_on_carried_fits(behaviour: dict[str, dict[str, Any]]) -> None:
     if len(behaviour) < 2:
         pytest.skip("one backend installed")
@@ -311,6 +315,7 @@ def test_backends_agree_on_outputs_and_on_carried_fits(behaviour: dict[str, dict
     assert carried >= 2
 
 
+@pytest.mark.slow
 def test_backend_behaviour_is_deterministic_in_its_verdicts_only(behaviour: dict[str, dict[str, Any]]) -> None:
     # Verdicts are short strings from the vocabulary: no numbers, addresses or object names.
     for result in behaviour.values():

@@ -7,6 +7,9 @@ first process runs a stream, saves its states half-way; a second, fresh process 
 them and continues, and must give bit-identical outputs to the uninterrupted stream.
 The in-process tests at the end check the helpers' refusals and their single-device
 behaviour (on Keras 3 and Keras 2 through the ``K`` fixture).
+
+The fresh-process tests are marked ``slow`` (``make test-slow``, which CI runs): they take
+about 20 seconds, and chapter 13's cells assert the same behaviour under ``make test``.
 """
 
 from __future__ import annotations
@@ -190,6 +193,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict
     return first, second
 
 
+@pytest.mark.slow
 def test_logical_cpus_makes_devices_once(runs: tuple[dict[str, Any], dict[str, Any]]) -> None:
     first, second = runs
     assert first["devices"] == 2 and second["devices"] == 2
@@ -206,6 +210,7 @@ def test_logical_cpus_refusals() -> None:
     assert len(logical_cpus(1)) == 1  # this process runs on one CPU device: asking for it again is fine
 
 
+@pytest.mark.slow
 def test_get_and_set_states_cover_every_replica(runs: tuple[dict[str, Any], dict[str, Any]]) -> None:
     first, _ = runs
     assert first["copies"] == [True, True]  # replica r's copy got rows r*B:(r+1)*B of the global state
@@ -213,6 +218,7 @@ def test_get_and_set_states_cover_every_replica(runs: tuple[dict[str, Any], dict
     assert first["public_read_is_replica0"]  # what Keras itself shows: replica 0's rows only
 
 
+@pytest.mark.slow
 def test_set_states_refuses_a_batch_that_fits_neither(runs: tuple[dict[str, Any], dict[str, Any]]) -> None:
     first, _ = runs
     assert "fits one replica's batch" in first["refuse_per_replica"]
@@ -221,17 +227,20 @@ def test_set_states_refuses_a_batch_that_fits_neither(runs: tuple[dict[str, Any]
     assert first["unchanged_after_refusal"]
 
 
+@pytest.mark.slow
 def test_distributed_stream_equals_single_device(runs: tuple[dict[str, Any], dict[str, Any]]) -> None:
     first, _ = runs
     assert first["first_half_vs_single_max"] < 1e-5
     assert first["states_vs_single_max"] < 1e-5
 
 
+@pytest.mark.slow
 def test_reset_states_zeros_every_replica(runs: tuple[dict[str, Any], dict[str, Any]]) -> None:
     first, _ = runs
     assert first["reset_all_zero"] == [True] * 4
 
 
+@pytest.mark.slow
 def test_batch_helpers_speak_of_the_global_batch(runs: tuple[dict[str, Any], dict[str, Any]]) -> None:
     first, _ = runs
     assert first["stateful_batch_size"] == 4 and first["check_batch"] == 4
@@ -241,11 +250,13 @@ def test_batch_helpers_speak_of_the_global_batch(runs: tuple[dict[str, Any], dic
     assert first["serve_copies"] == 1
 
 
+@pytest.mark.slow
 def test_keras2_refuses_stateful_layers_under_a_strategy(runs: tuple[dict[str, Any], dict[str, Any]]) -> None:
     first, _ = runs
     assert "not yet supported with tf.distribute.Strategy" in first["keras2"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["keras3", "keras2"])
 def test_explicit_state_helper_equals_single_device_stateful_fit(
     runs: tuple[dict[str, Any], dict[str, Any]], name: str
@@ -257,6 +268,7 @@ def test_explicit_state_helper_equals_single_device_stateful_fit(
     assert first[name + "_final_rows"] == 4 and first[name + "_losses"] == 2
 
 
+@pytest.mark.slow
 def test_saved_states_resume_bit_identical_in_a_fresh_process(runs: tuple[dict[str, Any], dict[str, Any]]) -> None:
     _, second = runs
     assert second["loaded_rows"]

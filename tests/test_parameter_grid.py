@@ -2,9 +2,10 @@
 
 The grid comes from each chapter's own ``lstm_utils.check_parameters(...)`` call
 (``tools/parameter_grid.py``): every size at the bottom of its range, every size at the top,
-and the chapter's sizes with three other seeds. ``make test`` runs the ``low`` set of every
-chapter; ``make test-parameters`` runs the rest of the grid (the tests marked
-``parameter_grid`` below, deselected unless pytest is given ``--parameter-grid``). CI runs both.
+and the chapter's sizes with three other seeds. ``make test-parameters`` runs the whole grid
+(the tests marked ``parameter_grid`` below, deselected unless pytest is given
+``--parameter-grid``); CI runs it after ``make test``, which leaves them out to stay fast
+(its nbval run already executes every chapter once, at its own parameters).
 
 The cheap checks run always: the grid is well-formed, and every one of its sets passes the
 chapter's own validation (so the grid never tests a set the chapter would refuse).
@@ -105,11 +106,12 @@ def _run(source: Path, label: str, values: dict[str, Any], folder: Path, kernel_
     )
 
 
+@pytest.mark.parameter_grid
 @pytest.mark.parametrize(("source", "label", "values"), LOW_CORNERS, ids=[s.stem for s, _, _ in LOW_CORNERS])
 def test_chapter_runs_at_the_low_corner(
     source: Path, label: str, values: dict[str, Any], tmp_path: Path, kernel_manager_class: type
 ) -> None:
-    """In ``make test``: every size at the bottom of its range, the largest seed."""
+    """In ``make test-parameters``: every size at the bottom of its range, the largest seed."""
     _run(source, label, values, tmp_path, kernel_manager_class)
 
 

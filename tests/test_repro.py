@@ -77,6 +77,7 @@ def test_check_parameters_refuses_an_empty_range() -> None:
         check_parameters(SEED=0, N=(5, 10, 1))
 
 
+@pytest.mark.slow
 def test_quiet_tensorflow_keeps_start_up_lines_off_stderr() -> None:
     code = "import lstm_utils; lstm_utils.quiet_tensorflow(); import tensorflow as tf; print(int(tf.constant(1) + 1))"
     loud = subprocess.run(

@@ -2,7 +2,9 @@
 
 The factory's checks run here, in this process (Keras 3 on TensorFlow). What the layer does
 on each backend runs in one child process per installed backend (``run_on_backend``), once
-for the module; PyTorch is skipped where it is not installed (``make torch``).
+for the module; PyTorch is skipped where it is not installed (``make torch``). Those child
+processes are marked ``slow`` (``make test-slow``, which CI runs); chapter 12's cells assert
+the layer's JAX behaviour under ``make test``.
 """
 
 from __future__ import annotations
@@ -203,6 +205,7 @@ def close(a: Any, b: Any, atol: float = 1e-5) -> bool:
 BACKEND_PARAMS = [backend_param(name) for name in BACKENDS]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
 def test_two_predicts_continue(runs: dict[str, dict[str, Any]], backend: str) -> None:
     run = runs[backend]
@@ -212,6 +215,7 @@ def test_two_predicts_continue(runs: dict[str, dict[str, Any]], backend: str) ->
     assert not close(run["gru_predict_2"], run["gru_ref_fresh"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
 def test_reset_state_zeroes_and_assign_works_after_tracing(runs: dict[str, dict[str, Any]], backend: str) -> None:
     run = runs[backend]
@@ -221,6 +225,7 @@ def test_reset_state_zeroes_and_assign_works_after_tracing(runs: dict[str, dict[
     assert not close(run["ref_from_h1"], run["ref_first"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
 def test_a_keras_file_keeps_the_state(runs: dict[str, dict[str, Any]], backend: str) -> None:
     run = runs[backend]
@@ -230,6 +235,7 @@ def test_a_keras_file_keeps_the_state(runs: dict[str, dict[str, Any]], backend: 
     assert close(run["loaded_predict"], run["ref_from_h1"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
 def test_fit_equals_the_stock_stateful_fit_on_tensorflow(runs: dict[str, dict[str, Any]], backend: str) -> None:
     if "tensorflow" not in runs:
@@ -241,6 +247,7 @@ def test_fit_equals_the_stock_stateful_fit_on_tensorflow(runs: dict[str, dict[st
     np.testing.assert_allclose(runs[backend]["tracked_fit_kernel"], stock, atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif("jax" not in INSTALLED, reason="jax is not installed")
 def test_backend_behaviour_with_the_tracked_layer_on_jax_carries_everywhere() -> None:
     verdicts = backend_behaviour("jax", tracked=True)["verdicts"]
