@@ -73,6 +73,7 @@ def data(seed: int, batch: int = BATCH, steps: int = LONG, features: int = FEATU
 # ------------------------------------------------------------------------ agreement with Keras
 
 
+@pytest.mark.slow  # 24 runs of 2000 steps (make test-slow); the shorter streams below run in make test
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("kind", KINDS)
 def test_long_stream_matches_keras(K: ModuleType, kind: str, engine: str) -> None:
