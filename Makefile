@@ -21,7 +21,7 @@ book: $(READY)
 
 ## test: lint, then unit tests, doctests, nbval against the stored outputs (every chapter executed
 ## once, at its own parameters), the text sources in step, and the book build from the stored
-## outputs (warnings as errors) with the browser test on it. Under 5 minutes on 2 cores.
+## outputs (warnings as errors) with the browser test on it. 5 to 6 minutes on 2 cores.
 # Three workers on two cores: a worker waiting for its kernel or child process leaves a core idle
 # (measured: 5:12 with -n 3, 5:43 with -n 2).
 test: $(READY) lint

@@ -120,7 +120,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Under ``--dist loadscope`` (``make test``): each papermill chapter run is a unit of its own;
+    """Under ``--dist loadscope`` (``make test``, ``make test-slow``, ``make test-latest``): each
+    papermill chapter run (test-latest runs the low corners) is a unit of its own;
     the book and browser tests share one worker, so the book is built once for both; everything
     else is grouped as pytest-xdist groups it (a module's tests together, so its module-scoped
     fixtures run once; a notebook's nbval cells together, in order, in one kernel).

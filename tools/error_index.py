@@ -110,7 +110,7 @@ def sections_of(notebook: nbformat.NotebookNode) -> list[Section | None]:
 
     Anchors follow MyST's heading slugs for the whole page: a title that repeats gets ``-1``, ``-2``.
     """
-    slugs: dict[str, object] = {}
+    slugs: set[str] = set()
     current: Section | None = None
     found: list[Section | None] = []
     for cell in notebook.cells:
@@ -118,7 +118,7 @@ def sections_of(notebook: nbformat.NotebookNode) -> list[Section | None]:
             for node in SyntaxTreeNode(_MYST.parse(cell.source)).walk():
                 if node.type == "heading" and int(node.tag[1:]) <= ANCHOR_DEPTH:
                     slug = compute_unique_slug(node, slugs)
-                    slugs[slug] = None
+                    slugs.add(slug)
                     current = Section(int(node.tag[1:]), _heading_markdown(node), slug)
         found.append(current)
     return found

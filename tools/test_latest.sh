@@ -53,8 +53,8 @@ EOF
 
 # pyproject's addopts include --nbval; replace them. The book build and the browser test on it
 # (tests/test_book.py, tests/test_browser.py) are left out.
-# The slow tests run too, and each chapter under papermill at its low corner (the rest of the
-# parameter grid is left out: the corners are what a new release is most likely to break).
+# The slow tests run too, and each chapter under papermill at its low corner: one whole run of
+# every chapter with other parameters (the rest of the grid is left to make test-parameters).
 "$PY" -m pytest -n 2 --dist loadscope --slow --parameter-grid -k "not test_chapter_runs_with_the_grid" \
     -o addopts="-p no:cacheprovider --doctest-modules" \
     lstm_utils tests --ignore=tests/test_book.py --ignore=tests/test_browser.py "$@"
