@@ -22,9 +22,9 @@ book: $(READY)
 ## test: lint, then unit tests, doctests, nbval against the stored outputs (every chapter executed
 ## once, at its own parameters), the text sources in step, and the book build from the stored
 ## outputs (warnings as errors) with the browser test on it. About 4 minutes on 2 cores.
-# Three workers on two cores: a worker waiting for its kernel or child process leaves a core idle
-# (measured on a fresh clone: 5:12 with -n 3, 5:43 with -n 2; since the unit tests stopped
-# collecting garbage at each reset, 3:45 and 3:43: a tie, and -n 3 stays for chapters that wait).
+# Three workers on two cores, so that a worker waiting on its kernel or child process leaves no
+# core idle. Measured on fresh clones: 5:12 against 5:43 with -n 2 while the unit tests still
+# collected garbage at each reset; 3:45 against 3:43 since, a tie.
 test: $(READY) lint
 	$(BIN)/python -m pytest -n 3 --dist loadscope
 
